@@ -1,0 +1,167 @@
+"""face-api's tiny face detector (a tiny YOLOv2, 190 KB of weights) run by ONNX Runtime.
+
+The ONNX file is built at setup from the npm package (``emotion_training.face_api.build``); it
+carries its anchors and thresholds in its metadata. Pre-processing, box decoding and NMS are here
+in numpy/OpenCV, as face-api does them, so the robot needs neither torch nor TensorFlow.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .face import FaceBox
+
+DETECTOR_KEY = "face_detector"
+DEFAULT_MODEL_FILE = "face_detector_tiny.onnx"
+#: Folder searched first for models named without a path.
+MODELS_DIR_ENV = "EMOTION_MODELS_DIR"
+
+
+def default_model_path(filename: str = DEFAULT_MODEL_FILE) -> Path:
+    """First existing ``filename`` in ``$EMOTION_MODELS_DIR``, ``./data/models`` or the
+    checkout's ``data/models`` (where scripts/setup.sh writes it); raises listing where it looked."""
+    candidates = []
+    if os.environ.get(MODELS_DIR_ENV):
+        candidates.append(Path(os.environ[MODELS_DIR_ENV]) / filename)
+    candidates.append(Path.cwd() / "data" / "models" / filename)
+    here = Path(__file__).resolve()
+    if len(here.parents) > 3:  # <repo>/src/emotion_core/emotion_core/face_onnx.py
+        candidates.append(here.parents[3] / "data" / "models" / filename)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"face detector model {filename} not found in {[str(p.parent) for p in candidates]}: "
+        "run scripts/setup.sh (it builds it from the face-api npm package) or pass model_path")
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def letterbox(bgr: np.ndarray, size: int) -> np.ndarray:
+    """``(1, 3, size, size)`` float32 RGB: the image padded with black at bottom/right to a square,
+    resized bilinearly without half-pixel offset (TF's legacy resize, as face-api feeds it)."""
+    import cv2
+
+    if bgr.ndim == 2:
+        bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+    scale = size / max(bgr.shape[:2])
+    matrix = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]], np.float64)
+    square = cv2.warpAffine(bgr, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return np.ascontiguousarray(square[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def decode_grid(grid: np.ndarray, anchors: np.ndarray, image_hw: tuple[int, int], input_size: int,
+                score_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """One image's ``(A*5, G, G)`` output -> boxes ``(K, 4)`` x0, y0, x1, y1 in image pixels and
+    their scores, for cells whose objectness exceeds ``score_threshold``."""
+    n_anchors = anchors.shape[0]
+    cells = grid.shape[-1]
+    g = grid.reshape(n_anchors, 5, cells, cells).astype(np.float64)
+    score = sigmoid(g[:, 4])
+    a, row, col = np.nonzero(score > score_threshold)
+    if a.size == 0:
+        return np.zeros((0, 4)), np.zeros(0)
+    h, w = image_hw
+    side = max(h, w)
+    # face-api scales relative boxes by input_size / round(dim * input_size / side), per axis.
+    fx = w * input_size / round(w * input_size / side)
+    fy = h * input_size / round(h * input_size / side)
+    cx = (col + sigmoid(g[a, 0, row, col])) / cells * fx
+    cy = (row + sigmoid(g[a, 1, row, col])) / cells * fy
+    bw = np.exp(g[a, 2, row, col]) * anchors[a, 0] / cells * fx
+    bh = np.exp(g[a, 3, row, col]) * anchors[a, 1] / cells * fy
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+    return boxes, score[a, row, col]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression; indices of the kept boxes, best score first."""
+    order = list(np.argsort(-scores, kind="stable"))
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep: list[int] = []
+    while order:
+        best = order.pop(0)
+        keep.append(int(best))
+        if not order:
+            break
+        rest = np.asarray(order)
+        iw = np.clip(np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(boxes[best, 0], boxes[rest, 0]), 0, None)
+        ih = np.clip(np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(boxes[best, 1], boxes[rest, 1]), 0, None)
+        inter = iw * ih
+        iou = inter / (areas[best] + areas[rest] - inter)
+        order = [i for i, v in zip(order, iou) if v <= iou_threshold]
+    return keep
+
+
+class TinyFaceDetector:
+    """``FaceDetector`` over face-api's tiny face detector ONNX (see module docstring).
+
+    ``input_size`` (multiple of 32) trades recall of small faces for speed; the default comes
+    from the model's metadata.
+    """
+
+    name = "tiny"
+
+    def __init__(self, model_path: str | Path | None = None, input_size: int | None = None,
+                 score_threshold: float | None = None, iou_threshold: float | None = None,
+                 providers: Sequence[str] | None = None, intra_op_threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        path = Path(model_path) if model_path else default_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"face detector model not found: {path} (run scripts/setup.sh)")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if intra_op_threads > 0:
+            options.intra_op_num_threads = intra_op_threads
+        available = ort.get_available_providers()
+        chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available]
+        try:
+            self._session = ort.InferenceSession(str(path), options,
+                                                 providers=chosen or ["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise RuntimeError(f"ONNX Runtime cannot load face detector {path}: {exc}") from exc
+        meta_text = self._session.get_modelmeta().custom_metadata_map.get(DETECTOR_KEY)
+        if not meta_text:
+            raise ValueError(f"{path} has no '{DETECTOR_KEY}' metadata: build it with "
+                             "python -m emotion_training.face_api.build")
+        meta = json.loads(meta_text)
+        self.model_path = path
+        self.providers = self._session.get_providers()
+        self._input = meta["input"]
+        self._output = meta["output"]
+        self.anchors = np.asarray(meta["anchors"], np.float64)
+        self.stride = int(meta["stride"])
+        self.input_size = int(input_size or meta["input_size"])
+        if self.input_size <= 0 or self.input_size % self.stride:
+            raise ValueError(f"input_size {self.input_size} must be a positive multiple of {self.stride}")
+        self.score_threshold = float(meta["score_threshold"] if score_threshold is None else score_threshold)
+        self.iou_threshold = float(meta["iou_threshold"] if iou_threshold is None else iou_threshold)
+
+    def detect_raw(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unclipped float boxes (x0, y0, x1, y1) in image pixels and their scores after NMS,
+        best score first (what face-api returns; the parity tests compare these)."""
+        grid = self._session.run([self._output], {self._input: letterbox(bgr, self.input_size)})[0]
+        boxes, scores = decode_grid(grid[0], self.anchors, bgr.shape[:2], self.input_size,
+                                    self.score_threshold)
+        keep = nms(boxes, scores, self.iou_threshold)
+        return boxes[keep], scores[keep]
+
+    def detect(self, bgr: np.ndarray) -> list[FaceBox]:
+        """Faces in a BGR (or grey) uint8 image, largest first, boxes clipped to the image."""
+        h, w = bgr.shape[:2]
+        boxes, scores = self.detect_raw(bgr)
+        x0 = np.clip(boxes[:, 0], 0, w)
+        y0 = np.clip(boxes[:, 1], 0, h)
+        x1 = np.clip(boxes[:, 2], 0, w)
+        y1 = np.clip(boxes[:, 3], 0, h)
+        faces = [FaceBox(int(round(a)), int(round(b)), int(round(c - a)), int(round(d - b)), float(s))
+                 for a, b, c, d, s in zip(x0, y0, x1, y1, scores) if c - a >= 1 and d - b >= 1]
+        return sorted(faces, key=lambda f: f.area, reverse=True)

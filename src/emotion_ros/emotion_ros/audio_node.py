@@ -1,0 +1,122 @@
+"""audio_node: microphone, audio file or synthetic voice -> audio_common_msgs chunks.
+
+Each chunk's stamp is the capture time of its first sample, from the sample count anchored once
+to the ROS clock (``emotion_core.clock.SampleClock``), not its arrival time. ``AudioInfo`` is
+published transient-local so late subscribers learn the format.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
+from rclpy.node import Node
+
+from emotion_core.audio import SAMPLE_FORMATS, encode_pcm
+from emotion_core.clock import SampleClock
+from emotion_core.sources import SourceError, open_audio
+
+from .common import ERROR, OK, WARN, Counters, Diagnostics, latched_qos, ns_to_msg, run, sensor_qos
+from .params import Param, declare, qos_params
+
+PARAMS = [
+    Param("source", "synthetic", "'synthetic', 'microphone', or an audio file (WAV/FLAC/OGG, any "
+          "rate and channel count: mixed to mono and resampled)", read_only=True),
+    Param("sample_rate", 16000, "published sample rate [Hz]", range=(8000, 48000), read_only=True),
+    Param("chunk_ms", 100, "chunk length [ms]", range=(10, 1000), read_only=True),
+    Param("sample_format", "S16LE", "published PCM format", choices=("S16LE", "F32LE"), read_only=True),
+    Param("device", "", "PortAudio input device (index or name; empty = default)", read_only=True),
+    Param("loop", True, "restart a file at its end", read_only=True),
+    Param("frame_id", "microphone", "frame_id of the published chunks", read_only=True),
+    Param("max_drift_ms", 50.0, "re-anchor the sample clock when it drifts this far from the "
+          "ROS clock [ms]", range=(1.0, 1000.0), read_only=True),
+    *qos_params(),
+]
+
+
+class AudioNode(Node):
+    def __init__(self) -> None:
+        super().__init__("audio_node")
+        self.p = declare(self, PARAMS)
+        rate, fmt = self.p["sample_rate"], self.p["sample_format"]
+        self.chunk = int(rate * self.p["chunk_ms"] / 1000)
+        qos = sensor_qos(self.p["qos_reliability"], self.p["qos_depth"])
+        self.audio_pub = self.create_publisher(AudioDataStamped, "audio/audio", qos)
+        self.info_pub = self.create_publisher(AudioInfo, "audio/audio_info", latched_qos())
+        self.info_pub.publish(AudioInfo(channels=1, sample_rate=rate, sample_format=fmt,
+                                        bitrate=rate * SAMPLE_FORMATS[fmt].itemsize * 8,
+                                        coding_format="WAVE"))
+        self.clock = SampleClock(rate, self.p["max_drift_ms"] / 1000.0)
+        self.counters = Counters(["chunks", "source_errors"])
+        self.error = ""
+        self.diagnostics = Diagnostics(self, "audio", self._diag)
+        self._running = True
+        try:
+            self.source = open_audio(self.p["source"], rate, self.p["loop"], self.p["device"], self.chunk)
+        except (SourceError, OSError) as exc:
+            self.error = str(exc)
+            self.get_logger().error(f"cannot open audio source: {exc}")
+            self.source = None
+            return
+        self._paced = self.p["source"] != "microphone"
+        self._thread = threading.Thread(target=self._loop, name="audio_capture", daemon=True)
+        self._thread.start()
+        self.get_logger().info(f"publishing {self.p['source']} as {fmt} {rate} Hz in "
+                               f"{self.p['chunk_ms']} ms chunks on {self.audio_pub.topic_name}")
+
+    def _loop(self) -> None:
+        period = self.chunk / self.p["sample_rate"]
+        next_t = time.monotonic() + period
+        while self._running and self.context.ok():
+            if self._paced:  # a file or generator releases a chunk when it would have been captured
+                delay = next_t - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                next_t += period
+            try:
+                samples = self.source.read(self.chunk)  # type: ignore[union-attr]
+            except Exception as exc:  # a live device can fail at any time
+                self.counters.inc("source_errors")
+                self.error = str(exc)
+                self.get_logger().error(f"audio source failed: {exc}", throttle_duration_sec=5.0)
+                time.sleep(period)
+                continue
+            if samples is None:
+                self.get_logger().info("end of audio source")
+                return
+            now = self.get_clock().now().nanoseconds
+            start = self.clock.stamp(samples.size, now)
+            msg = AudioDataStamped()
+            msg.header.stamp = ns_to_msg(start)
+            msg.header.frame_id = self.p["frame_id"]
+            msg.audio = AudioData(data=encode_pcm(samples, self.p["sample_format"]))
+            try:
+                self.audio_pub.publish(msg)
+            except Exception:
+                if not self.context.ok():  # shutting down (Ctrl-C): leave quietly
+                    return
+                raise
+            self.counters.inc("chunks")
+
+    def _diag(self):
+        values = self.counters.snapshot()
+        values.update(drift_ms=self.clock.drift_ns / 1e6, reanchors=self.clock.reanchors,
+                      overflows=getattr(self.source, "overflows", 0))
+        if self.error:
+            return ERROR, self.error, values
+        if self.clock.reanchors:
+            return WARN, f"sample clock re-anchored {self.clock.reanchors}x", values
+        return OK, "capturing", values
+
+    def close(self) -> None:
+        self._running = False
+        if self.source is not None:
+            self.source.close()
+
+
+def main(args=None) -> None:
+    run(AudioNode, args, threads=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""emotion_node: AudioVisualPair -> emotion_msgs/Emotion, stamped with the frame's stamp.
+
+The subscription callback only stores the latest pair (replacing, and counting, one that was
+not processed yet); a worker thread runs the recognizer, so inference never blocks the executor.
+A missing or broken model leaves the node running, reporting the error on /diagnostics, until
+``model_path`` is set to a loadable model.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Optional
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from emotion_msgs.msg import AudioVisualPair, Emotion
+from rclpy.node import Node
+from sensor_msgs.msg import Image, RegionOfInterest
+
+from emotion_core.audio import AudioFormatError, decode_pcm
+from emotion_core.backends import BackendError, load_model
+from emotion_core.contract import ContractError
+from emotion_core.face import create_detector
+from emotion_core.image import ImageFormatError
+from emotion_core.recognizer import EmotionRecognizer, Recognition
+from emotion_core.sync import AUDIO_MISSING
+
+from .common import (ERROR, OK, WARN, Counters, Diagnostics, fill_image, image_to_bgr, run,
+                     sensor_qos, stamp_ns)
+from .params import Param, declare, qos_params
+
+PARAMS = [
+    Param("model_path", "", "ONNX model or TensorRT engine carrying an emotion contract"),
+    Param("backend", "auto", "inference backend", choices=("auto", "onnxruntime", "onnxruntime-cuda", "tensorrt")),
+    Param("detector", "haar", "face detector", read_only=True),
+    Param("use_face", True, "use the face branch when the model has one"),
+    Param("use_voice", True, "use the voice branch when the model has one"),
+    Param("vad_threshold_dbfs", -45.0, "voice activity threshold on the loudest 25 ms frame [dBFS]",
+          range=(-120.0, 0.0)),
+    Param("smoothing_tau_s", 0.5, "time constant of the probability smoothing [s] (0 = none)",
+          range=(0.0, 30.0)),
+    Param("intra_op_threads", 0, "ONNX Runtime threads (0 = its default)", range=(0, 64), read_only=True),
+    Param("publish_debug_image", False, "publish the frame with the face box and label", read_only=True),
+    Param("latency_budget_ms", 200.0, "stamp->publish latency above which /diagnostics warns [ms]",
+          range=(1.0, 10000.0)),
+    *qos_params(),
+]
+
+COUNTERS = ["pairs_in", "processed", "dropped", "bad_images", "bad_audio", "no_model", "errors"]
+
+
+class EmotionNode(Node):
+    def __init__(self) -> None:
+        super().__init__("emotion_node")
+        self.p = declare(self, PARAMS, self._on_param)
+        self.counters = Counters(COUNTERS)
+        self.recognizer: Optional[EmotionRecognizer] = None
+        self.backend_name = ""
+        self.model_error = ""
+        self._slot: Optional[AudioVisualPair] = None
+        self._cond = threading.Condition()
+        self._running = True
+        self._proc_ms: deque[float] = deque(maxlen=100)
+        self._latency_ms: deque[float] = deque(maxlen=100)
+        self._load_model()
+
+        qos = sensor_qos(self.p["qos_reliability"], self.p["qos_depth"])
+        self.emotion_pub = self.create_publisher(Emotion, "emotion", 10)
+        self.debug_pub = (self.create_publisher(Image, "emotion/debug_image", qos)
+                          if self.p["publish_debug_image"] else None)
+        self.create_subscription(AudioVisualPair, "emotion/av_pair", self._on_pair, qos)
+        self.diagnostics = Diagnostics(self, "inference", self._diag)
+        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self._worker.start()
+
+    # -- model ------------------------------------------------------------------------------
+    def _load_model(self) -> None:
+        path = self.p["model_path"]
+        if not path:
+            self.model_error = "no model: set the model_path parameter"
+            self.get_logger().error(self.model_error)
+            return
+        try:
+            backend, contract = load_model(path, self.p["backend"], self.p["intra_op_threads"])
+            detector = create_detector(self.p["detector"]) if "face" in contract.modalities else None
+            recognizer = EmotionRecognizer(
+                backend, contract, detector, self.p["use_face"], self.p["use_voice"],
+                self.p["vad_threshold_dbfs"], self.p["smoothing_tau_s"])
+            self._warm_up(recognizer)
+        except (BackendError, ContractError, ValueError, FileNotFoundError) as exc:
+            self.model_error = f"cannot use model {path}: {exc}"
+            self.get_logger().error(self.model_error)
+            return
+        self.recognizer, self.backend_name, self.model_error = recognizer, backend.name, ""
+        self.get_logger().info(
+            f"model '{contract.name}' ({', '.join(contract.modalities)}; {len(contract.labels)} classes) "
+            f"on {backend.name}")
+
+    @staticmethod
+    def _warm_up(recognizer: EmotionRecognizer) -> None:
+        """Pay first-call costs (lazy imports, allocations) before the first real frame."""
+        image = np.zeros((120, 160, 3), np.uint8)
+        audio = np.zeros(16000, np.float32)
+        audio[::50] = 0.5
+        recognizer.process(image, audio, 16000, 0)
+        recognizer.smoother.reset()
+
+    def _on_param(self, name: str, value) -> None:
+        if name in ("model_path", "backend"):
+            self.p[name] = value
+            with self._cond:
+                self.recognizer = None
+            self._load_model()
+        elif self.recognizer is not None:
+            if name == "smoothing_tau_s":
+                self.recognizer.smoother.tau_s = value
+            elif name == "vad_threshold_dbfs":
+                self.recognizer.vad_threshold_dbfs = value
+            elif name in ("use_face", "use_voice"):
+                modality = "face" if name == "use_face" else "audio"
+                setattr(self.recognizer, name, value and modality in self.recognizer.contract.modalities)
+
+    # -- input ------------------------------------------------------------------------------
+    def _on_pair(self, msg: AudioVisualPair) -> None:
+        self.counters.inc("pairs_in")
+        with self._cond:
+            if self._slot is not None:
+                self.counters.inc("dropped")
+            self._slot = msg
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while self._running:
+            with self._cond:
+                while self._slot is None and self._running:
+                    self._cond.wait(timeout=0.5)
+                msg, self._slot = self._slot, None
+            if msg is None:
+                continue
+            try:
+                self._process(msg)
+            except Exception as exc:  # keep the worker alive whatever one message does
+                if not self.context.ok():
+                    return
+                self.counters.inc("errors")
+                self.get_logger().error(f"processing failed: {exc!r}", throttle_duration_sec=2.0)
+
+    def _process(self, msg: AudioVisualPair) -> None:
+        t0 = time.perf_counter()
+        recognizer = self.recognizer
+        if recognizer is None:
+            self.counters.inc("no_model")
+            return
+        try:
+            bgr = image_to_bgr(msg.image)
+        except ImageFormatError as exc:
+            self.counters.inc("bad_images")
+            self.get_logger().error(f"bad image: {exc}", throttle_duration_sec=2.0)
+            bgr = None
+        samples, rate = None, int(msg.audio_info.sample_rate)
+        if msg.audio_status != AUDIO_MISSING and len(msg.audio.data):
+            try:
+                samples = decode_pcm(msg.audio.data, msg.audio_info.sample_format or "F32LE",
+                                     max(1, msg.audio_info.channels))
+                if rate <= 0:
+                    raise AudioFormatError(f"invalid sample rate {rate}")
+            except AudioFormatError as exc:
+                self.counters.inc("bad_audio")
+                self.get_logger().error(f"bad audio: {exc}", throttle_duration_sec=2.0)
+                samples = None
+        if bgr is None and samples is None:
+            return
+        result = recognizer.process(bgr, samples, rate, stamp_ns(msg.header.stamp))
+        self._publish(msg, result, time.perf_counter() - t0)
+        if self.debug_pub is not None and bgr is not None:
+            self._publish_debug(msg, bgr, result)
+
+    # -- output -----------------------------------------------------------------------------
+    def _publish(self, msg: AudioVisualPair, r: Recognition, seconds: float) -> None:
+        out = Emotion()
+        out.header = msg.header
+        out.label, out.confidence = r.label, float(r.confidence)
+        out.class_names = list(r.labels)
+        out.probabilities = r.probabilities.astype(float).tolist()
+        out.face_probabilities = r.face_probabilities.astype(float).tolist()
+        out.voice_probabilities = r.voice_probabilities.astype(float).tolist()
+        out.face_weight, out.voice_weight = float(r.face_weight), float(r.voice_weight)
+        out.face_present, out.voice_present = r.face_present, r.voice_present
+        out.face_used, out.voice_used = r.face_used, r.voice_used
+        if r.face_box is not None:
+            b = r.face_box
+            x0, y0 = max(b.x, 0), max(b.y, 0)
+            out.face_roi = RegionOfInterest(x_offset=x0, y_offset=y0,
+                                            width=max(0, min(b.x + b.w, msg.image.width) - x0),
+                                            height=max(0, min(b.y + b.h, msg.image.height) - y0))
+        out.audio_status = msg.audio_status
+        out.model_name = self.recognizer.contract.name if self.recognizer else ""
+        out.processing_time = Duration(sec=int(seconds), nanosec=int((seconds % 1) * 1e9))
+        self.emotion_pub.publish(out)
+        self.counters.inc("processed")
+        self._proc_ms.append(seconds * 1e3)
+        self._latency_ms.append((self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e6)
+
+    def _publish_debug(self, msg: AudioVisualPair, bgr: np.ndarray, r: Recognition) -> None:
+        import cv2
+
+        img = bgr.copy()
+        if r.face_box is not None:
+            b = r.face_box
+            cv2.rectangle(img, (b.x, b.y), (b.x + b.w, b.y + b.h), (0, 255, 0), 2)
+        cv2.putText(img, f"{r.label} {r.confidence:.2f}", (10, 30), cv2.FONT_HERSHEY_SIMPLEX,
+                    1.0, (0, 255, 0), 2)
+        out = Image(header=msg.header)
+        self.debug_pub.publish(fill_image(out, img))  # type: ignore[union-attr]
+
+    def _diag(self):
+        values: dict = self.counters.snapshot()
+        proc, lat = list(self._proc_ms), list(self._latency_ms)
+        values.update(
+            backend=self.backend_name or "none",
+            model=self.recognizer.contract.name if self.recognizer else "none",
+            processing_ms_mean=float(np.mean(proc)) if proc else 0.0,
+            processing_ms_max=float(np.max(proc)) if proc else 0.0,
+            latency_ms_p50=float(np.percentile(lat, 50)) if lat else 0.0,
+            latency_ms_max=float(np.max(lat)) if lat else 0.0,
+        )
+        if self.model_error:
+            return ERROR, self.model_error, values
+        if lat and values["latency_ms_p50"] > self.p["latency_budget_ms"]:
+            return WARN, f"latency p50 {values['latency_ms_p50']:.0f} ms over budget", values
+        return OK, "running", values
+
+    def close(self) -> None:
+        self._running = False
+        with self._cond:
+            self._cond.notify_all()
+
+
+def main(args=None) -> None:
+    run(EmotionNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""emotion_graph: start the whole graph as separate node processes with one params YAML.
+
+The same job as ``ros2 launch emotion_ros emotion.launch.py`` for machines without launch_ros
+(PyPI wheels): every node is its own process, reads its parameters from the YAML keyed by node
+name, and gets the namespace, log level and use_sim_time as ROS arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+NODES = ("camera_node", "audio_node", "av_sync_node", "emotion_node")
+MODULES = {
+    "camera_node": "emotion_ros.camera_node",
+    "audio_node": "emotion_ros.audio_node",
+    "av_sync_node": "emotion_ros.av_sync_node",
+    "emotion_node": "emotion_ros.emotion_node",
+    "emotion_monitor": "emotion_ros.monitor_node",
+}
+
+
+def repo_root() -> Path:
+    env = os.environ.get("EMOTION_ROOT")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "config" / "fastdds_shm.xml").is_file():
+            return parent
+    return Path.cwd()
+
+
+@dataclass
+class GraphSpec:
+    """What to start: nodes, shared ROS arguments and per-node parameter overrides."""
+
+    params_file: Path
+    nodes: Sequence[str] = NODES
+    namespace: str = ""
+    log_level: str = "info"
+    use_sim_time: bool = False
+    overrides: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def command(self, node: str, python: str = sys.executable) -> list[str]:
+        cmd = [python, "-m", MODULES[node], "--ros-args", "--params-file", str(self.params_file),
+               "--log-level", self.log_level, "-p", f"use_sim_time:={str(self.use_sim_time).lower()}"]
+        if self.namespace:
+            cmd += ["-r", f"__ns:=/{self.namespace.strip('/')}"]
+        for key, value in self.overrides.get(node, {}).items():
+            cmd += ["-p", f"{key}:={_ros_value(value)}"]
+        return cmd
+
+
+def _ros_value(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def ros_environment(base: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """The environment every node gets: loopback discovery unless told otherwise, the large
+    shared-memory Fast DDS profile, unbuffered output."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(repo_root() / "config" / "fastdds_shm.xml"))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Graph:
+    """Running node processes; stops them with SIGINT (clean shutdown), then SIGKILL."""
+
+    def __init__(self, spec: GraphSpec, env: Optional[dict[str, str]] = None,
+                 extra: Sequence[tuple[str, list[str]]] = (), echo: bool = True) -> None:
+        self.spec = spec
+        self.env = ros_environment(env)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, list[str]] = {}
+        self._extra = list(extra)
+        self._echo = echo
+
+    def start(self) -> "Graph":
+        commands = [(n, self.spec.command(n)) for n in self.spec.nodes] + self._extra
+        for name, cmd in commands:
+            proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, bufsize=1)
+            self.procs[name] = proc
+            self.logs[name] = []
+            threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+        return self
+
+    def _pump(self, name: str, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.logs[name].append(line.rstrip("\n"))
+            important = any(k in line for k in ("[WARN", "[ERROR", "[FATAL", "Traceback", "Error"))
+            if self._echo or important or name == "emotion_monitor":
+                prefix = "" if name == "emotion_monitor" else f"[{name}] "
+                sys.stdout.write(prefix + line)
+                sys.stdout.flush()
+
+    def alive(self) -> dict[str, bool]:
+        return {n: p.poll() is None for n, p in self.procs.items()}
+
+    def stop(self, timeout: float = 10.0) -> dict[str, int]:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        codes = {}
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = proc.wait()
+        return codes
+
+    def __enter__(self) -> "Graph":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    root = repo_root()
+    p = argparse.ArgumentParser(
+        description="Run the emotion recognition graph (camera, audio, av_sync, emotion nodes "
+                    "as separate processes) and print the /emotion stream.")
+    p.add_argument("--params-file", type=Path, default=root / "config" / "desktop_cpu.yaml",
+                   help="parameter YAML keyed by node name (default: config/desktop_cpu.yaml)")
+    p.add_argument("--camera", help="camera source: synthetic, a device index, /dev/videoN, a video "
+                                    "file or an image folder (default: from the YAML)")
+    p.add_argument("--audio", help="audio source: synthetic, microphone, or an audio file")
+    p.add_argument("--model", help="model (.onnx or TensorRT engine) for emotion_node")
+    p.add_argument("--fps", type=float, help="camera frame rate")
+    p.add_argument("--rate", type=float, help="inference rate of av_sync_node [Hz]")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = Ctrl-C)")
+    p.add_argument("--output-dir", type=Path, help="write summary.json / summary.png here on exit")
+    p.add_argument("--namespace", default="", help="namespace of all nodes")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warn", "error", "fatal"))
+    p.add_argument("--use-sim-time", action="store_true", help="nodes follow /clock")
+    p.add_argument("--no-monitor", action="store_true", help="do not print the /emotion table")
+    p.add_argument("--quiet-nodes", action="store_true", help="hide the nodes' own log lines")
+    return p
+
+
+def spec_from_args(args: argparse.Namespace) -> GraphSpec:
+    overrides: dict[str, dict[str, object]] = {n: {} for n in NODES}
+    if args.camera:
+        overrides["camera_node"]["source"] = args.camera
+    if args.fps:
+        overrides["camera_node"]["fps"] = float(args.fps)
+    if args.audio:
+        overrides["audio_node"]["source"] = args.audio
+    if args.rate is not None:
+        overrides["av_sync_node"]["rate_hz"] = float(args.rate)
+    if args.model:
+        overrides["emotion_node"]["model_path"] = str(Path(args.model).resolve())
+    overrides["emotion_monitor"] = {"output_dir": str(args.output_dir.resolve()) if args.output_dir else ""}
+    return GraphSpec(args.params_file.resolve(), NODES, args.namespace, args.log_level,
+                     args.use_sim_time, overrides)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.params_file.is_file():
+        print(f"params file not found: {args.params_file}", file=sys.stderr)
+        return 2
+    spec = spec_from_args(args)
+    extra = [] if args.no_monitor else [("emotion_monitor", spec.command("emotion_monitor"))]
+    graph = Graph(spec, extra=extra, echo=not args.quiet_nodes)
+    env = graph.env
+    print(f"starting {', '.join(spec.nodes)} (ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}, "
+          f"discovery {env['ROS_AUTOMATIC_DISCOVERY_RANGE']})", flush=True)
+    graph.start()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        start = time.monotonic()
+        while args.duration <= 0 or time.monotonic() - start < args.duration:
+            dead = [n for n, ok in graph.alive().items() if not ok]
+            if dead:
+                print(f"node(s) exited early: {', '.join(dead)}", file=sys.stderr)
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    codes = graph.stop()
+    failed = {n: c for n, c in codes.items() if c not in (0, -signal.SIGINT, 130)}
+    if failed:
+        print(f"exit codes: {failed}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

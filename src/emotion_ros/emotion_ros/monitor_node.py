@@ -1,0 +1,55 @@
+"""emotion_monitor: prints the /emotion stream as a table with latency and, on exit, writes a
+summary (JSON + PNG plot) — what a person wants to see of a running graph."""
+from __future__ import annotations
+
+import sys
+
+from emotion_msgs.msg import Emotion
+from rclpy.node import Node
+
+from emotion_core.report import TABLE_HEADER, EmotionRecord, save_report, table_row
+
+from .common import run, stamp_ns
+from .params import Param, declare
+
+PARAMS = [
+    Param("output_dir", "", "where to write summary.json / summary.png on exit (empty = none)",
+          read_only=True),
+    Param("print_every", 1, "print one row per N messages (0 = no table)", range=(0, 1000)),
+]
+
+
+class MonitorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("emotion_monitor")
+        self.p = declare(self, PARAMS)
+        self.records: list[EmotionRecord] = []
+        self.create_subscription(Emotion, "emotion", self._on_emotion, 50)
+        if self.p["print_every"]:
+            print(TABLE_HEADER, flush=True)
+
+    def _on_emotion(self, msg: Emotion) -> None:
+        now = self.get_clock().now().nanoseconds
+        stamp = stamp_ns(msg.header.stamp)
+        rec = EmotionRecord(stamp / 1e9, (now - stamp) / 1e6, msg.label, float(msg.confidence),
+                            list(msg.class_names), [float(p) for p in msg.probabilities],
+                            bool(msg.face_present), bool(msg.voice_present), float(msg.face_weight),
+                            float(msg.voice_weight), int(msg.audio_status))
+        self.records.append(rec)
+        every = self.p["print_every"]
+        if every and len(self.records) % every == 0:
+            print(table_row(rec), flush=True)
+
+    def close(self) -> None:
+        if self.p["output_dir"]:
+            summary = save_report(self.records, self.p["output_dir"])
+            print(f"summary: {summary}", file=sys.stderr, flush=True)
+            print(f"wrote {self.p['output_dir']}/summary.png and summary.json", file=sys.stderr, flush=True)
+
+
+def main(args=None) -> None:
+    run(MonitorNode, args, threads=1)
+
+
+if __name__ == "__main__":
+    main()

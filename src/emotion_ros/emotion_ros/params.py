@@ -1,0 +1,99 @@
+"""Described, range-checked parameters.
+
+Every parameter is declared with a description and a range or a set of choices. A value given
+at start that breaks its range is logged and replaced by the default (the node keeps running);
+a value set at run time that breaks it is rejected with the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    range: Optional[tuple[float, float]] = None
+    choices: Optional[Sequence[str]] = None
+    read_only: bool = False
+
+    def descriptor(self) -> ParameterDescriptor:
+        d = ParameterDescriptor(description=self.description, read_only=self.read_only)
+        if self.choices:
+            d.additional_constraints = "one of: " + ", ".join(self.choices)
+        if self.range is not None:
+            lo, hi = self.range
+            if isinstance(self.default, bool):
+                pass
+            elif isinstance(self.default, int):
+                d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+            else:
+                d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+        return d
+
+    def problem(self, value: Any) -> Optional[str]:
+        """Why ``value`` is invalid, or None."""
+        if self.choices and value not in self.choices:
+            return f"{self.name}={value!r} is not one of {list(self.choices)}"
+        if self.range is not None and not isinstance(value, (bool, str)):
+            lo, hi = self.range
+            if not lo <= value <= hi:
+                return f"{self.name}={value!r} is outside [{lo}, {hi}]"
+        return None
+
+
+def declare(node: Node, params: Sequence[Param],
+            on_change: Optional[Callable[[str, Any], None]] = None) -> dict[str, Any]:
+    """Declare ``params`` on ``node``; returns the effective values.
+
+    ``on_change(name, value)`` is called for accepted run-time changes of writable parameters.
+    """
+    by_name = {p.name: p for p in params}
+    values: dict[str, Any] = {}
+    for p in params:
+        try:
+            value = node.declare_parameter(p.name, p.default, p.descriptor()).value
+        except (InvalidParameterValueException, TypeError, ValueError) as exc:
+            node.get_logger().error(f"parameter {p.name} rejected ({exc}); using default {p.default!r}")
+            value = node.declare_parameter(p.name, p.default, p.descriptor(), ignore_override=True).value
+        reason = p.problem(value)
+        if reason:
+            node.get_logger().error(f"{reason}; using default {p.default!r}")
+            node.set_parameters([Parameter(p.name, value=p.default)])
+            value = p.default
+        values[p.name] = value
+
+    def validate(changes: list[Parameter]) -> SetParametersResult:
+        for change in changes:
+            spec = by_name.get(change.name)
+            if spec is None:
+                continue
+            reason = spec.problem(change.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        for change in changes:
+            if change.name in by_name:
+                values[change.name] = change.value
+                if on_change is not None:
+                    on_change(change.name, change.value)
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(validate)
+    return values
+
+
+def qos_params(prefix: str = "qos") -> list[Param]:
+    """Parameters that override the sensor-data QoS of a node's sensor topics."""
+    return [
+        Param(f"{prefix}_reliability", "best_effort", "QoS reliability of sensor topics "
+              "(REP-2003 sensor data: best_effort)", choices=("best_effort", "reliable"), read_only=True),
+        Param(f"{prefix}_depth", 5, "QoS history depth of sensor topics", range=(1, 1000), read_only=True),
+    ]

@@ -1,0 +1,35 @@
+"""Dataset parsers (RAVDESS, CREMA-D, CSV manifest) and speaker-independent splits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from emotion_core.labels import LABEL_SETS
+
+from .cremad import scan_cremad
+from .manifest import read_manifest
+from .ravdess import scan_ravdess
+from .records import ClipRecord, DatasetError
+from .splits import Split, kfold_split, make_split, speakers_of
+
+__all__ = ["ClipRecord", "DatasetError", "Split", "kfold_split", "make_split", "speakers_of",
+           "label_names", "scan_records"]
+
+
+def label_names(name: str) -> tuple[str, ...]:
+    """A label set by name (``emotion_core.labels.LABEL_SETS``)."""
+    if name not in LABEL_SETS:
+        raise DatasetError(f"unknown label set {name!r}; available: {sorted(LABEL_SETS)}")
+    return LABEL_SETS[name]
+
+
+def scan_records(data_cfg) -> list[ClipRecord]:
+    """Records of the dataset a ``DataConfig`` names, mapped to its label set."""
+    labels = label_names(data_cfg.label_set)
+    if data_cfg.dataset == "ravdess":
+        return scan_ravdess(data_cfg.root, labels, data_cfg.ravdess_channel)
+    if data_cfg.dataset == "cremad":
+        return scan_cremad(data_cfg.root, labels)
+    if data_cfg.dataset == "manifest":
+        manifest = data_cfg.manifest or str(Path(data_cfg.root) / "manifest.csv")
+        return read_manifest(manifest, labels)
+    raise DatasetError(f"unknown dataset {data_cfg.dataset!r}")

@@ -1,0 +1,49 @@
+"""One labelled clip, whatever dataset it comes from."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+
+class DatasetError(ValueError):
+    """A dataset folder, file name or manifest row that cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """A clip: where its video and audio are, its label (already in the target label set) and
+    its speaker, which is what every split is keyed on.
+
+    ``video`` and ``audio`` are recordings of the same take: the audio may be the video's own
+    track (``audio`` None) or a separate file that starts at the same instant (RAVDESS
+    ``03-…wav`` beside ``01/02-…mp4``, CREMA-D ``AudioWAV`` beside ``VideoFlash``).
+    """
+
+    clip_id: str
+    label: int
+    label_name: str
+    speaker: str
+    video: Optional[str] = None
+    audio: Optional[str] = None
+    start_s: float = 0.0
+    end_s: Optional[float] = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["meta"] = dict(self.meta)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ClipRecord":
+        return cls(**data)
+
+    @property
+    def sources(self) -> list[str]:
+        return [p for p in (self.video, self.audio) if p]
+
+
+def safe_id(path: str | Path) -> str:
+    """A file-system-safe clip id from a relative path."""
+    return str(path).replace("/", "__").replace("\\", "__").replace(" ", "_")

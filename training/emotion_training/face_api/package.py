@@ -1,0 +1,65 @@
+"""The face-api npm tarball in the local cache: find it, unpack the few files we use, once.
+
+``scripts/fetch_face_api.sh`` runs ``npm pack`` (pinned version) into ``.cache/npm``; everything
+else reads the unpacked copy, so nothing is downloaded at build, test or run time.
+"""
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+from .manifest import ManifestError
+from .nets import EXPRESSION_MANIFEST, PACKAGE_NAME, PACKAGE_VERSION, TINY_MANIFEST
+
+TARBALL = f"vladmandic-face-api-{PACKAGE_VERSION}.tgz"
+DEMO_PHOTOS = tuple(f"demo/sample{i}.jpg" for i in range(1, 7))
+#: Members of the tarball (below ``package/``) the build, the tests and the benchmark use.
+NEEDED = (
+    "LICENSE", "package.json",
+    EXPRESSION_MANIFEST, "face_expression_model.bin",
+    TINY_MANIFEST, "tiny_face_detector_model.bin",
+) + DEMO_PHOTOS
+_MODEL_FILES = {EXPRESSION_MANIFEST, "face_expression_model.bin", TINY_MANIFEST,
+                "tiny_face_detector_model.bin"}
+FETCH_HINT = "run scripts/setup.sh (or scripts/fetch_face_api.sh) to fetch it with npm"
+
+
+def _member(name: str) -> str:
+    return f"package/model/{name}" if name in _MODEL_FILES else f"package/{name}"
+
+
+def package_dir(cache: str | Path) -> Path:
+    """Unpacked ``package/`` folder of the pinned face-api release inside ``cache``.
+
+    Unpacks the needed members from the tarball on first use; raises ``ManifestError`` with the
+    command to run when the tarball is absent or is another version.
+    """
+    cache = Path(cache)
+    root = cache / f"face-api-{PACKAGE_VERSION}"
+    pkg = root / "package"
+    if not all((pkg / _member(n)[len("package/"):]).is_file() for n in NEEDED):
+        tgz = cache / TARBALL
+        if not tgz.is_file():
+            raise ManifestError(f"{PACKAGE_NAME}@{PACKAGE_VERSION} not found: no {tgz}; {FETCH_HINT}")
+        try:
+            with tarfile.open(tgz, "r:gz") as tar:
+                members = [tar.getmember(_member(n)) for n in NEEDED]
+                tar.extractall(root, members=members, filter="data")
+        except (tarfile.TarError, KeyError, OSError, EOFError) as exc:
+            raise ManifestError(f"cannot unpack {tgz} ({exc}); delete it and {FETCH_HINT}") from exc
+    version = json.loads((pkg / "package.json").read_text()).get("version")
+    if version != PACKAGE_VERSION:
+        raise ManifestError(f"{pkg} holds face-api {version}, expected {PACKAGE_VERSION}; {FETCH_HINT}")
+    return pkg
+
+
+def model_file(cache: str | Path, name: str) -> Path:
+    """Path of a file of the package's ``model/`` folder."""
+    return package_dir(cache) / "model" / name
+
+
+def demo_photos(cache: str | Path) -> list[Path]:
+    """The six demo photos of the package (21 faces in all)."""
+    pkg = package_dir(cache)
+    return [pkg / p for p in DEMO_PHOTOS]

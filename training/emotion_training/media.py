@@ -1,0 +1,108 @@
+"""Reading clips: video frames at chosen instants, and the clip's audio on the same time axis.
+
+Audio comes from a separate file of the same take where one exists (read with
+``emotion_core.audio.load_audio``, as the robot reads files), else from the container's own
+audio track through PyAV. Both are indexed from the clip's t = 0, which is what lets
+``prepare`` cut the audio window that ends exactly at the chosen frame.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from emotion_core.audio import AudioFormatError, load_audio, resample
+
+
+class MediaError(RuntimeError):
+    """A clip that cannot be decoded (missing, corrupt or without the needed stream)."""
+
+
+def video_info(path: str | Path) -> tuple[float, int]:
+    """(fps, frame count) of a video, via OpenCV."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise MediaError(f"cannot open video {path}")
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or 30.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        return fps, count
+    finally:
+        cap.release()
+
+
+def read_frames_at(path: str | Path, times_s: Sequence[float]) -> list[np.ndarray]:
+    """BGR frames nearest to each time, decoding sequentially (seeking is inexact in many
+    containers, and clips are short)."""
+    import cv2
+
+    if not Path(path).is_file():
+        raise MediaError(f"video not found: {path}")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise MediaError(f"cannot open video {path}")
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or 30.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 10 ** 9
+        wanted = [min(max(int(round(t * fps)) - 1, 0), count - 1) for t in times_s]
+        frames: dict[int, np.ndarray] = {}
+        index, target = 0, max(wanted)
+        while index <= target and cap.grab():
+            if index in wanted:
+                ok, frame = cap.retrieve()
+                if ok:
+                    frames[index] = frame
+            index += 1
+        if not frames:
+            raise MediaError(f"{path}: no decodable frame at the requested times")
+        # A clip shorter than its header says: use the nearest frame that did decode.
+        return [frames.get(w, frames[min(frames, key=lambda k: abs(k - w))]) for w in wanted]
+    finally:
+        cap.release()
+
+
+def container_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Mono float32 audio track of a video container (mp4, flv) through PyAV."""
+    try:
+        import av
+    except ImportError as exc:
+        raise MediaError(f"{path} has no separate audio file and PyAV is not installed "
+                         "(pip install av) to read its audio track") from exc
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path} has no audio stream")
+            stream = container.streams.audio[0]
+            chunks = []
+            rate = stream.rate
+            for frame in container.decode(stream):
+                arr = frame.to_ndarray()
+                if arr.dtype.kind == "i":
+                    arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max + 1)
+                if frame.format.is_planar:
+                    arr = arr.mean(axis=0)
+                else:
+                    arr = arr.reshape(-1, len(frame.layout.channels)).mean(axis=1)
+                chunks.append(arr.astype(np.float32))
+    except MediaError:
+        raise
+    except Exception as exc:  # PyAV raises many error types for corrupt files
+        raise MediaError(f"cannot decode the audio of {path}: {exc}") from exc
+    if not chunks:
+        raise MediaError(f"{path}: empty audio stream")
+    return resample(np.concatenate(chunks), rate, sample_rate)
+
+
+def clip_audio(audio_path: Optional[str], video_path: Optional[str], sample_rate: int) -> np.ndarray:
+    """The take's whole audio at ``sample_rate``, from t = 0 of the clip."""
+    if audio_path:
+        try:
+            return load_audio(audio_path, sample_rate)
+        except AudioFormatError as exc:
+            raise MediaError(str(exc)) from exc
+    if video_path:
+        return container_audio(video_path, sample_rate)
+    raise MediaError("clip has neither audio nor video")

@@ -1,0 +1,229 @@
+"""Prepare step: cut aligned (face crop, audio window) pairs from every clip, once, into a cache.
+
+Each pair is what the robot sees: the frame at time ``t`` and the audio window that *ends* at
+``t`` (``emotion_core.audio.fit_window`` semantics), both from the same take on the same time
+axis, so audio and video can never come from different parts of a clip. Faces are found with
+the runtime's detector (``emotion_core.face.create_detector``) and cropped with its
+``crop_square``; audio is read with its ``load_audio``. A missing or corrupt file is reported
+and skipped; the run goes on.
+
+    python -m emotion_training.prepare --config training/configs/ravdess_mobilenetv3.yaml \
+        --data-root /data/RAVDESS
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from emotion_core.audio import fit_window
+from emotion_core.contract import AudioSpec
+from emotion_core.face import create_detector, crop_square
+
+from .config import Config, add_config_args, config_from_args
+from .datasets import ClipRecord, scan_records
+from .media import MediaError, clip_audio, read_frames_at, video_info
+from .utils import progress, setup_logging
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """Everything the cached arrays depend on (and nothing else: mel or normalisation settings
+    can change without preparing again)."""
+
+    face_size: int
+    margin: float
+    pad_square: bool
+    detector: str
+    sample_rate: int
+    window_s: float
+    windows: int
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "PrepareSettings":
+        return cls(cfg.face.size, cfg.face.margin, cfg.face.pad_square, cfg.data.face_detector,
+                   cfg.audio.sample_rate, cfg.audio.window_s, cfg.data.windows_per_clip)
+
+    def window_spec(self) -> AudioSpec:
+        """An AudioSpec for ``fit_window`` (only its window length matters here)."""
+        return AudioSpec(sample_rate=self.sample_rate, window_s=self.window_s,
+                         fmax=self.sample_rate / 2)
+
+    def key(self) -> str:
+        text = json.dumps([CACHE_VERSION, self.__dict__], sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def cache_dir(cfg: Config) -> Path:
+    base = Path(cfg.data.cache_dir) if cfg.data.cache_dir else Path(cfg.data.root) / ".emotion_cache"
+    return base / f"{cfg.data.dataset}-{PrepareSettings.from_config(cfg).key()}"
+
+
+def window_ends(start_s: float, end_s: float, window_s: float, count: int) -> list[float]:
+    """End times of ``count`` windows spread over the clip, each inside ``[start, end]`` where the
+    clip is long enough (a shorter clip gives one window, zero-padded on the left as the
+    runtime's ``fit_window`` does)."""
+    first = start_s + min(window_s, end_s - start_s)
+    if count == 1 or end_s - first < 1e-3:
+        return [round(end_s, 4)]
+    return [round(float(t), 4) for t in np.linspace(first, end_s, count)]
+
+
+def resize_square(crop: np.ndarray, size: int) -> np.ndarray:
+    """Resize with ``normalize_crop``'s rule (area when shrinking, linear when growing), so the
+    cached crop goes through ``normalize_crop`` unchanged, exactly as at run time."""
+    import cv2
+
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+_DETECTOR: Any = None
+
+
+def _init_worker(detector: str) -> None:
+    global _DETECTOR
+    import cv2
+
+    cv2.setNumThreads(1)
+    _DETECTOR = create_detector(detector)
+
+
+def extract_clip(record: ClipRecord, settings: PrepareSettings, out_path: Path) -> dict[str, Any]:
+    """Write ``out_path`` (.npz) for one clip; return a status dict (never raises)."""
+    try:
+        return _extract(record, settings, out_path)
+    except Exception as exc:  # one bad clip must not end a run over thousands
+        return {"clip_id": record.clip_id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _extract(record: ClipRecord, settings: PrepareSettings, out_path: Path) -> dict[str, Any]:
+    sr = settings.sample_rate
+    wave: Optional[np.ndarray] = None
+    note = ""
+    try:
+        wave = clip_audio(record.audio, record.video, sr)
+    except MediaError as exc:
+        if record.audio or not record.video:
+            raise
+        note = f"face only: {exc}"  # a video-only take: keep the face, mark the voice absent
+    durations = []
+    if wave is not None:
+        durations.append(wave.size / sr)
+    if record.video:
+        fps, count = video_info(record.video)
+        if count > 0:
+            durations.append(count / fps)
+    if not durations:
+        raise MediaError("cannot tell the clip's duration")
+    end = min(durations) if record.end_s is None else min(record.end_s, *durations)
+    if end <= record.start_s:
+        raise MediaError(f"clip segment [{record.start_s}, {end}] s is empty")
+    times = window_ends(record.start_s, end, settings.window_s, settings.windows)
+
+    n, size, w = len(times), settings.face_size, int(round(sr * settings.window_s))
+    faces = np.zeros((n, size, size, 3), np.uint8)
+    found = np.zeros(n, bool)
+    boxes = np.zeros((n, 4), np.int32)
+    audio = np.zeros((n, w), np.int16)
+    if record.video:
+        for i, frame in enumerate(read_frames_at(record.video, times)):
+            detected = _DETECTOR.detect(frame)
+            if detected:
+                box = detected[0]  # the runtime takes the largest face
+                crop = crop_square(frame, box, settings.margin, settings.pad_square)
+                faces[i] = resize_square(crop, size)
+                found[i] = True
+                boxes[i] = (box.x, box.y, box.w, box.h)
+    if wave is not None:
+        first, spec = int(round(record.start_s * sr)), settings.window_spec()
+        for i, t in enumerate(times):
+            stop = int(round(t * sr))
+            window = fit_window(wave[max(first, stop - w):stop], spec)
+            audio[i] = np.clip(np.round(window * 32768.0), -32768, 32767).astype(np.int16)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(".tmp.npz")
+    np.savez(tmp, faces=faces, face_found=found, boxes=boxes, audio=audio,
+             has_audio=np.array(wave is not None), times=np.asarray(times, np.float32))
+    tmp.replace(out_path)
+    return {"clip_id": record.clip_id, "ok": True, "windows": n, "faces": int(found.sum()),
+            "note": note}
+
+
+def _job(args: tuple[ClipRecord, PrepareSettings, Path]) -> dict[str, Any]:
+    return extract_clip(*args)
+
+
+def prepare(cfg: Config, records: Optional[Sequence[ClipRecord]] = None, workers: Optional[int] = None,
+            force: bool = False) -> Path:
+    """Prepare every clip not yet cached; write ``index.json``; return the cache folder."""
+    records = list(records if records is not None else scan_records(cfg.data))
+    settings = PrepareSettings.from_config(cfg)
+    root = cache_dir(cfg)
+    clips_dir = root / "clips"
+    index_path = root / "index.json"
+    old = json.loads(index_path.read_text()) if index_path.is_file() and not force else {}
+    done = {s["clip_id"]: s for s in old.get("status", []) if s.get("ok")}
+    todo = [r for r in records
+            if force or r.clip_id not in done or not (clips_dir / f"{r.clip_id}.npz").is_file()]
+    log.info("prepare: %d clips, %d cached, %d to extract -> %s", len(records),
+             len(records) - len(todo), len(todo), root)
+    workers = cfg.data.num_workers if workers is None else workers
+    jobs = [(r, settings, clips_dir / f"{r.clip_id}.npz") for r in todo]
+    results: list[dict[str, Any]] = []
+    if workers > 1 and len(jobs) > 1:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(settings.detector,)) as pool:
+            for status in progress(pool.imap_unordered(_job, jobs, chunksize=4), total=len(jobs),
+                                   desc="prepare"):
+                results.append(status)
+    else:
+        _init_worker(settings.detector)
+        for job in progress(jobs, desc="prepare"):
+            results.append(_job(job))
+    for status in results:
+        if status["ok"]:
+            done[status["clip_id"]] = status
+        else:
+            log.error("skipped %s: %s", status["clip_id"], status["error"])
+    failed = [s for s in results if not s["ok"]]
+    wanted = {r.clip_id for r in records}
+    statuses = [s for cid, s in sorted(done.items()) if cid in wanted]
+    index = {"version": CACHE_VERSION, "settings": settings.__dict__,
+             "records": [r.to_dict() for r in records if r.clip_id in done],
+             "status": statuses, "failed": failed}
+    root.mkdir(parents=True, exist_ok=True)
+    index_path.write_text(json.dumps(index, indent=1))
+    windows = sum(s["windows"] for s in statuses)
+    faces = sum(s["faces"] for s in statuses)
+    log.info("prepare: %d clips ready (%d windows, faces found in %.1f %%), %d failed",
+             len(statuses), windows, 100.0 * faces / max(windows, 1), len(failed))
+    return root
+
+
+def main(argv: Optional[list[str]] = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_config_args(parser)
+    parser.add_argument("--workers", type=int, help="extraction processes (default data.num_workers)")
+    parser.add_argument("--force", action="store_true", help="extract every clip again")
+    args = parser.parse_args(argv)
+    setup_logging()
+    cfg = config_from_args(args)
+    root = prepare(cfg, workers=args.workers, force=args.force)
+    print(root)
+    return root
+
+
+if __name__ == "__main__":
+    main()
