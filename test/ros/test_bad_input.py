@@ -1,0 +1,230 @@
+"""Node-level tests with bad input: av_sync_node and emotion_node run as real processes; this
+process publishes camera frames and audio like a driver would, broken in known ways, and reads
+the nodes' counters on /diagnostics. No node may die, and good input must still work after."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
+from diagnostic_msgs.msg import DiagnosticArray
+from emotion_msgs.msg import Emotion
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from sensor_msgs.msg import Image
+
+from emotion_core.audio import encode_pcm
+from emotion_core.sample_model import write_sample_model
+from emotion_ros.common import fill_image, latched_qos, ns_to_msg, sensor_qos, stamp_ns
+from emotion_ros.graph import Graph, GraphSpec
+
+from rosutil import RosPeer, latest_diagnostics, wait_for
+
+pytestmark = pytest.mark.graph
+RATE = 16000
+CHUNK = 1600  # 100 ms
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return write_sample_model(tmp_path_factory.mktemp("model") / "sample.onnx")
+
+
+class Driver:
+    """Publishes frames and audio chunks with consistent capture stamps from the peer's clock."""
+
+    def __init__(self, peer: RosPeer, n_subscribers: int = 1) -> None:
+        self.peer = peer
+        self.info_pub = peer.node.create_publisher(AudioInfo, "/audio/audio_info", latched_qos())
+        self.audio_pub = peer.publisher(AudioDataStamped, "/audio/audio", sensor_qos(), n_subscribers)
+        self.image_pub = peer.publisher(Image, "/camera/image_raw", sensor_qos(), n_subscribers)
+        self.audio_end = 0  # stamp where the last tone chunk ended
+
+    def info(self, fmt: str = "S16LE", rate: int = RATE) -> None:
+        self.info_pub.publish(AudioInfo(channels=1, sample_rate=rate, sample_format=fmt,
+                                        bitrate=rate * 16, coding_format="WAVE"))
+
+    def audio(self, data: bytes, start_ns: int) -> None:
+        msg = AudioDataStamped()
+        msg.header.stamp = ns_to_msg(start_ns)
+        msg.audio = AudioData(data=data)
+        self.audio_pub.publish(msg)
+
+    def speech_until(self, end_ns: int, fmt: str = "S16LE") -> None:
+        """Audio chunks covering the 2.5 s before ``end_ns`` (a tone: voice activity)."""
+        step = CHUNK * 10**9 // RATE
+        start = max(end_ns - int(2.5e9), self.audio_end)  # continue the stream, never overlap
+        t = np.arange(CHUNK) / RATE
+        while start < end_ns:
+            tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+            self.audio(encode_pcm(tone, fmt), start)
+            start += step
+        self.audio_end = start
+
+    def frame(self, image: np.ndarray | None, stamp_ns_: int, encoding: str = "bgr8",
+              raw: dict | None = None) -> None:
+        msg = Image()
+        msg.header.stamp = ns_to_msg(stamp_ns_)
+        msg.header.frame_id = "camera"
+        if image is not None:
+            fill_image(msg, image, encoding)
+        if raw:
+            for k, v in raw.items():
+                setattr(msg, k, v)
+        self.image_pub.publish(msg)
+
+
+def start(nodes, model_path: str, peer: RosPeer, repo_root: Path) -> Graph:
+    spec = GraphSpec(repo_root / "config" / "desktop_cpu.yaml", nodes,
+                     overrides={"emotion_node": {"model_path": model_path},
+                                # the test publishes audio in bursts: keep them all
+                                "av_sync_node": {"rate_hz": 0.0, "max_wait_s": 0.2, "qos_depth": 100}})
+    graph = Graph(spec, echo=False).start()
+    if "emotion_node" in nodes:  # ready = model loaded and the pair topic matched
+        ready = wait_for(lambda: peer.node.count_publishers("/emotion") >= 1
+                         and peer.node.count_subscribers("/emotion/av_pair") >= 1
+                         and peer.node.count_publishers("/emotion/av_pair") >= 1, 60)
+        assert ready, graph.logs
+    return graph
+
+
+def good_cycle(driver: Driver, emotions: list, timeout: float = 20.0, voice: bool = True) -> Emotion:
+    """One well-formed frame (+ audio up to it); returns the /emotion it produced."""
+    before = len(emotions)
+    stamp = driver.peer.now_ns()
+    if voice:
+        driver.speech_until(stamp + int(0.1e9))
+    rng = np.random.default_rng(0)
+    driver.frame(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), stamp)
+    assert wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in emotions[before:]), timeout), \
+        "no /emotion for a good frame"
+    return next(m for _, m in emotions[before:] if stamp_ns(m.header.stamp) == stamp)
+
+
+def counter(diags: list, node: str, key: str) -> int:
+    d = latest_diagnostics(diags, node)
+    return int(d[key]) if d and key in d else -1
+
+
+def test_bad_images_and_audio_are_counted_and_nodes_survive(repo_root, model):
+    peer = RosPeer("bad_input_peer")
+    emotions = peer.listen(Emotion, "/emotion")
+    diags = peer.listen(DiagnosticArray, "/diagnostics")
+    graph = start(("av_sync_node", "emotion_node"), str(model), peer, repo_root)
+    try:
+        driver = Driver(peer)
+        driver.info("S16LE")
+        first = good_cycle(driver, emotions, timeout=40.0)
+        assert first.voice_present and first.audio_status == 0
+
+        # Odd sizes are valid images and must be processed.
+        stamp = peer.now_ns()
+        driver.speech_until(stamp)
+        driver.frame(np.full((481, 641, 3), 128, np.uint8), stamp)
+        assert wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in emotions), 10)
+
+        # Unsupported encoding, empty buffer, truncated buffer: counted as bad images.
+        base = peer.now_ns()
+        driver.frame(None, base, raw={"encoding": "yuv422", "width": 640, "height": 480,
+                                      "step": 1280, "data": bytes(1280 * 480)})
+        driver.frame(None, base + int(0.2e9), raw={"encoding": "bgr8", "width": 640, "height": 480,
+                                                  "step": 1920, "data": b""})
+        driver.frame(None, base + int(0.4e9), raw={"encoding": "bgr8", "width": 640, "height": 480,
+                                                  "step": 1920, "data": bytes(1000)})
+        assert wait_for(lambda: counter(diags, "emotion_node", "bad_images") >= 3, 15), \
+            latest_diagnostics(diags, "emotion_node")
+
+        # Audio: a chunk that is not a whole number of S16LE samples.
+        driver.audio(b"\x01\x02\x03", peer.now_ns())
+        assert wait_for(lambda: counter(diags, "av_sync_node", "audio_bad_chunks") >= 1, 10)
+
+        # Audio whose stamps advance twice as fast as its samples: wrong rate in AudioInfo.
+        t0 = peer.now_ns() + int(5e9)
+        for k in range(30):
+            driver.audio(encode_pcm(np.zeros(CHUNK, np.float32), "S16LE"), t0 + k * int(0.2e9))
+        assert wait_for(lambda: counter(diags, "av_sync_node", "audio_rate_mismatch") >= 1, 10)
+        d = latest_diagnostics(diags, "av_sync_node")
+        assert d["_level"] == "2" and "AudioInfo says 16000 Hz" in d["_message"]
+
+        # Float audio with NaN samples (after the format switches to F32LE).
+        driver.info("F32LE")
+        assert wait_for(lambda: any("F32LE" in line for line in graph.logs["av_sync_node"]), 10)
+        bad = np.zeros(CHUNK, np.float32)
+        bad[10] = np.nan
+        driver.audio(bad.tobytes(), peer.now_ns() + int(30e9))
+        assert wait_for(lambda: counter(diags, "av_sync_node", "audio_bad_chunks") >= 2, 10)
+
+        # Both nodes are alive and good input still works.
+        assert all(graph.alive().values()), graph.logs
+        ok = good_cycle(driver, emotions, timeout=20.0, voice=False)
+        assert ok.label  # a result was published for the good frame
+    finally:
+        graph.stop()
+        peer.close()
+
+
+def set_param(peer: RosPeer, node: str, name: str, value: str):
+    client = peer.node.create_client(SetParameters, f"/{node}/set_parameters")
+    assert client.wait_for_service(timeout_sec=20)
+    req = SetParameters.Request(parameters=[ParameterMsg(
+        name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))])
+    future = client.call_async(req)
+    assert wait_for(future.done, 30)
+    return future.result().results[0]
+
+
+def test_missing_and_corrupt_model_keep_node_running_until_a_good_model_is_set(repo_root, model, tmp_path):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"this is not an onnx file" * 10)
+    peer = RosPeer("model_peer")
+    emotions = peer.listen(Emotion, "/emotion")
+    diags = peer.listen(DiagnosticArray, "/diagnostics")
+    graph = start(("av_sync_node", "emotion_node"), str(tmp_path / "missing.onnx"), peer, repo_root)
+    try:
+        assert wait_for(lambda: latest_diagnostics(diags, "emotion_node") is not None, 30)
+        d = latest_diagnostics(diags, "emotion_node")
+        assert d["_level"] == "2" and "not found" in d["_message"], d
+
+        result = set_param(peer, "emotion_node", "model_path", str(corrupt))
+        assert result.successful
+        assert wait_for(lambda: "cannot load ONNX" in (latest_diagnostics(diags, "emotion_node") or {}).get("_message", ""), 15)
+        assert graph.alive()["emotion_node"]
+
+        driver = Driver(peer)
+        driver.info()
+        driver.frame(np.zeros((480, 640, 3), np.uint8), peer.now_ns())
+        assert wait_for(lambda: counter(diags, "emotion_node", "no_model") >= 1, 15)
+
+        assert set_param(peer, "emotion_node", "model_path", str(model)).successful
+        assert wait_for(lambda: (latest_diagnostics(diags, "emotion_node") or {}).get("_level") == "0", 20)
+        good_cycle(driver, emotions)
+    finally:
+        graph.stop()
+        peer.close()
+
+
+def test_out_of_range_parameters_are_rejected_with_a_reason(repo_root, model):
+    peer = RosPeer("param_peer")
+    spec = GraphSpec(repo_root / "config" / "desktop_cpu.yaml", ("av_sync_node",),
+                     overrides={"av_sync_node": {"rate_hz": 1000.0}})
+    graph = Graph(spec, echo=False).start()
+    try:
+        # Start-up value out of range: logged, default used, node up.
+        assert wait_for(lambda: any("rate_hz" in l and "using default" in l
+                                    for l in graph.logs["av_sync_node"]), 30), graph.logs
+        client = peer.node.create_client(SetParameters, "/av_sync_node/set_parameters")
+        assert client.wait_for_service(timeout_sec=20)
+        bad = ParameterMsg(name="rate_hz", value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-5.0))
+        future = client.call_async(SetParameters.Request(parameters=[bad]))
+        assert wait_for(future.done, 20)
+        res = future.result().results[0]
+        assert not res.successful and res.reason
+        good = ParameterMsg(name="rate_hz", value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=5.0))
+        future = client.call_async(SetParameters.Request(parameters=[good]))
+        assert wait_for(future.done, 20) and future.result().results[0].successful
+        assert graph.alive()["av_sync_node"]
+    finally:
+        graph.stop()
+        peer.close()
