@@ -103,7 +103,8 @@ class AvSyncNode(Node):
 
     def _audio_format(self) -> tuple[str, int, int]:
         if self.info is None:
-            self.get_logger().warning(
+            # Usually only the first chunk or two: AudioInfo is latched but discovery is racy.
+            self.get_logger().info(
                 "no AudioInfo yet: assuming %s mono at %d Hz" % (self.p["default_sample_format"],
                                                               self.p["default_sample_rate"]),
                 throttle_duration_sec=10.0)
