@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .audio import load_audio
-from .sample_model import write_sample_model
+from .contract import ContractError, read_contract
+from .sample_model import sample_contract, write_sample_model
 
 log = logging.getLogger("emotion_core.assets")
 
@@ -114,13 +115,21 @@ def speech_samples(seconds: float = DEMO_SECONDS, sample_rate: int = SAMPLE_RATE
     return synthetic_voice(seconds, sample_rate), "synthetic voiced signal (emotion_core.assets)"
 
 
+def _current_sample_model(path: Path) -> bool:
+    """True when ``path`` holds the sample model this code version writes."""
+    try:
+        return read_contract(path).model_version == sample_contract().model_version
+    except ContractError:
+        return False
+
+
 def build_assets(data_dir: Path, force: bool = False) -> dict[str, Path]:
     """Create whatever is missing under ``data_dir``; returns the paths."""
     import cv2
     import soundfile as sf
 
     paths = demo_paths(data_dir)
-    if force or not paths["model"].is_file():
+    if force or not _current_sample_model(paths["model"]):
         write_sample_model(paths["model"])
         log.info("wrote %s", paths["model"])
     if force or not paths["video"].is_file() or not paths["frames"].is_dir():

@@ -26,11 +26,12 @@ class EmotionRecord:
     audio_status: int
 
 
-TABLE_HEADER = f"{'stamp [s]':>12} {'label':>10} {'conf':>5} {'face':>4} {'voice':>5} {'w_face':>6} {'w_voice':>7} {'latency':>9}"
+TABLE_HEADER = f"{'t [s]':>8} {'label':>10} {'conf':>5} {'face':>4} {'voice':>5} {'w_face':>6} {'w_voice':>7} {'latency':>9}"
 
 
-def table_row(r: EmotionRecord) -> str:
-    return (f"{r.stamp_s:12.3f} {r.label:>10} {r.confidence:5.2f} {'yes' if r.face_present else '-':>4} "
+def table_row(r: EmotionRecord, t0: float = 0.0) -> str:
+    """One line per message; ``t0`` = stamp of the first message, so times start at 0."""
+    return (f"{r.stamp_s - t0:8.2f} {r.label:>10} {r.confidence:5.2f} {'yes' if r.face_present else '-':>4} "
             f"{'yes' if r.voice_present else '-':>5} {r.face_weight:6.2f} {r.voice_weight:7.2f} "
             f"{r.latency_ms:7.1f}ms")
 

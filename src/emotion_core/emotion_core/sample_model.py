@@ -25,9 +25,10 @@ def sample_contract(labels=EKMAN7) -> ModelContract:
         labels=tuple(labels),
         modalities=("face", "audio"),
         face=FaceSpec(size=64, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
-        audio=AudioSpec(),
+        # log-mel power of speech spans roughly -14..4: centre and scale it like a trained model would
+        audio=AudioSpec(norm_mean=-7.0, norm_std=4.0),
         name="sample-fusion-untrained",
-        model_version="0.1.0",
+        model_version="0.2.0",
         outputs={"logits": OUTPUT_LOGITS, "face_logits": OUTPUT_FACE_LOGITS,
                  "audio_logits": OUTPUT_AUDIO_LOGITS, "fusion_weights": OUTPUT_WEIGHTS},
         provenance={"training": "none: random weights (seed 0) for plumbing tests and benchmarks",
@@ -48,7 +49,11 @@ def build_sample_model(contract: ModelContract | None = None, width: int = 32, s
     inits = []
 
     def weight(name: str, *shape: int) -> str:
-        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+        # Conv weights are (out, in, k, k); Gemm weights are (in, out); biases start at zero.
+        fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+        if len(shape) == 1:
+            inits.append(numpy_helper.from_array(np.zeros(shape, np.float32), name))
+            return name
         arr = rng.normal(0, 1.0 / np.sqrt(fan_in), size=shape).astype(np.float32)
         inits.append(numpy_helper.from_array(arr, name))
         return name

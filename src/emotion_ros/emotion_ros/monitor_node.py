@@ -38,7 +38,7 @@ class MonitorNode(Node):
         self.records.append(rec)
         every = self.p["print_every"]
         if every and len(self.records) % every == 0:
-            print(table_row(rec), flush=True)
+            print(table_row(rec, self.records[0].stamp_s), flush=True)
 
     def close(self) -> None:
         if self.p["output_dir"]:
