@@ -160,22 +160,31 @@ def tensorrt_available() -> bool:
         return False
 
 
-def load_model(model_path: str | Path, backend: str = "auto",
-               intra_op_threads: int = 0) -> tuple[InferenceBackend, ModelContract]:
+def load_model(model_path: str | Path, backend: str = "auto", intra_op_threads: int = 0,
+               precision: str = "fp16", force_engine_update: bool = False,
+               ) -> tuple[InferenceBackend, ModelContract]:
     """Load a model and its contract; refuse a model whose graph disagrees with its contract.
 
-    ``backend``: ``auto`` (TensorRT for ``.engine``/``.plan`` files when available, ONNX Runtime
-    otherwise), ``onnxruntime``, ``onnxruntime-cuda`` or ``tensorrt``.
+    ``backend``: ``auto`` (TensorRT when it and a GPU are present, else ONNX Runtime),
+    ``onnxruntime``, ``onnxruntime-cuda`` or ``tensorrt``. With TensorRT, an ONNX model is run
+    through the engine cached beside it (built on first use, rebuilt when stale or when
+    ``force_engine_update``), and an engine is checked against this GPU, TensorRT and its ONNX.
     """
     path = Path(model_path)
     contract = read_contract(path)
     is_engine = path.suffix in (".engine", ".plan", ".trt")
     if backend == "auto":
-        backend = "tensorrt" if is_engine else "onnxruntime"
+        backend = "tensorrt" if is_engine or tensorrt_available() else "onnxruntime"
     if backend == "tensorrt":
-        if not is_engine:
-            raise BackendError(f"backend 'tensorrt' needs a serialized engine, got {path.name}")
-        impl: InferenceBackend = TensorRTBackend(path)
+        from .engines import EngineError, ensure_engine
+
+        try:
+            engine, what = (ensure_engine(None, path, precision, force_engine_update) if is_engine
+                            else ensure_engine(path, None, precision, force_engine_update))
+        except EngineError as exc:
+            raise BackendError(str(exc)) from exc
+        log.info(what)
+        impl: InferenceBackend = TensorRTBackend(engine)
     elif backend in ("onnxruntime", "onnxruntime-cuda"):
         if is_engine:
             raise BackendError(f"ONNX Runtime cannot run the TensorRT engine {path.name}")

@@ -225,7 +225,12 @@ def read_contract(model_path: str | Path) -> ModelContract:
     side = sidecar_path(path)
     if not side.is_file():
         raise ContractError(f"{path} has no contract side-car {side.name}")
-    return ModelContract.from_json(side.read_text())
+    try:
+        data = json.loads(side.read_text())
+    except json.JSONDecodeError as exc:
+        raise ContractError(f"{side} is not valid JSON: {exc}") from exc
+    # An engine side-car holds {"contract": ..., "engine": build record}; a bare contract is accepted too.
+    return ModelContract.from_dict(data.get("contract", data) if isinstance(data, dict) else {})
 
 
 def read_onnx_contract(path: str | Path) -> ModelContract:

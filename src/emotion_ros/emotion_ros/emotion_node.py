@@ -33,6 +33,10 @@ from .params import Param, declare, qos_params
 PARAMS = [
     Param("model_path", "", "ONNX model or TensorRT engine carrying an emotion contract"),
     Param("backend", "auto", "inference backend", choices=("auto", "onnxruntime", "onnxruntime-cuda", "tensorrt")),
+    Param("force_engine_update", False, "TensorRT: rebuild the engine even when the cached one "
+          "matches this GPU, TensorRT and ONNX file (default false: a valid engine is reused)"),
+    Param("engine_precision", "fp16", "TensorRT engine precision when one is built from ONNX",
+          choices=("fp32", "fp16", "int8")),
     Param("detector", "haar", "face detector", read_only=True),
     Param("use_face", True, "use the face branch when the model has one"),
     Param("use_voice", True, "use the voice branch when the model has one"),
@@ -82,7 +86,8 @@ class EmotionNode(Node):
             self.get_logger().error(self.model_error)
             return
         try:
-            backend, contract = load_model(path, self.p["backend"], self.p["intra_op_threads"])
+            backend, contract = load_model(path, self.p["backend"], self.p["intra_op_threads"],
+                                           self.p["engine_precision"], self.p["force_engine_update"])
             detector = create_detector(self.p["detector"]) if "face" in contract.modalities else None
             recognizer = EmotionRecognizer(
                 backend, contract, detector, self.p["use_face"], self.p["use_voice"],
@@ -107,7 +112,7 @@ class EmotionNode(Node):
         recognizer.smoother.reset()
 
     def _on_param(self, name: str, value) -> None:
-        if name in ("model_path", "backend"):
+        if name in ("model_path", "backend", "force_engine_update", "engine_precision"):
             self.p[name] = value
             with self._cond:
                 self.recognizer = None
