@@ -125,16 +125,19 @@ def test_bad_images_and_audio_are_counted_and_nodes_survive(repo_root, model):
         driver.frame(np.full((481, 641, 3), 128, np.uint8), stamp)
         assert wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in emotions), 10)
 
-        # Unsupported encoding, empty buffer, truncated buffer: counted as bad images.
-        base = peer.now_ns()
-        driver.frame(None, base, raw={"encoding": "yuv422", "width": 640, "height": 480,
-                                      "step": 1280, "data": bytes(1280 * 480)})
-        driver.frame(None, base + int(0.2e9), raw={"encoding": "bgr8", "width": 640, "height": 480,
-                                                  "step": 1920, "data": b""})
-        driver.frame(None, base + int(0.4e9), raw={"encoding": "bgr8", "width": 640, "height": 480,
-                                                  "step": 1920, "data": bytes(1000)})
-        assert wait_for(lambda: counter(diags, "emotion_node", "bad_images") >= 3, 15), \
-            latest_diagnostics(diags, "emotion_node")
+        # Unsupported encoding, empty buffer, truncated buffer: each counted as a bad image.
+        # One at a time: emotion_node keeps only the latest pair, so a burst would be "dropped".
+        bad_frames = [
+            {"encoding": "yuv422", "width": 640, "height": 480, "step": 1280, "data": bytes(1280 * 480)},
+            {"encoding": "bgr8", "width": 640, "height": 480, "step": 1920, "data": b""},
+            {"encoding": "bgr8", "width": 640, "height": 480, "step": 1920, "data": bytes(1000)},
+        ]
+        for i, raw in enumerate(bad_frames, start=1):
+            stamp = peer.now_ns()
+            driver.speech_until(stamp)
+            driver.frame(None, stamp, raw=raw)
+            assert wait_for(lambda: counter(diags, "emotion_node", "bad_images") >= i, 15), \
+                (raw["encoding"], latest_diagnostics(diags, "emotion_node"))
 
         # Audio: a chunk that is not a whole number of S16LE samples.
         driver.audio(b"\x01\x02\x03", peer.now_ns())

@@ -39,8 +39,9 @@ def decode_pcm(data: bytes | bytearray | memoryview | np.ndarray, sample_format:
     if channels < 1:
         raise AudioFormatError(f"channels must be >= 1, got {channels}")
     dtype = SAMPLE_FORMATS[fmt]
-    raw = np.frombuffer(memoryview(data).cast("B") if not isinstance(data, np.ndarray)
-                        else data.astype(np.uint8, copy=False).tobytes(), dtype=np.uint8)
+    # An ndarray is taken as raw bytes whatever its dtype (astype would convert the values).
+    raw = (np.ascontiguousarray(data).reshape(-1).view(np.uint8) if isinstance(data, np.ndarray)
+           else np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8))
     frame_bytes = dtype.itemsize * channels
     if raw.size % frame_bytes:
         raise AudioFormatError(
@@ -71,7 +72,8 @@ def encode_pcm(samples: np.ndarray, sample_format: str) -> bytes:
     if dtype.kind == "u":
         return np.clip(np.round(x * 128.0 + 128.0), 0, 255).astype(dtype).tobytes()
     scale = float(np.iinfo(dtype).max + 1)
-    return np.clip(np.round(x * scale), -scale, scale - 1).astype(dtype).tobytes()
+    # float64: in float32, 2**31 - 1 rounds up to 2**31 and the clipped value wraps to -2**31.
+    return np.clip(np.round(x.astype(np.float64) * scale), -scale, scale - 1).astype(dtype).tobytes()
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

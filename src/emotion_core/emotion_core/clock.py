@@ -16,8 +16,9 @@ class SampleClock:
     """``stamp(n, now)`` returns the capture time of the first of the next ``n`` samples.
 
     Drift is the smallest arrival lag (now - end of chunk) over the last ``window`` chunks,
-    relative to the smallest lag seen after anchoring: jitter only ever adds lag, so the minimum
-    tracks the clocks' true offset. Beyond ``max_drift_s`` the anchor moves by the drift.
+    relative to the smallest lag of the first ``window`` chunks after anchoring: jitter only ever
+    adds lag, so the minimum tracks the clocks' true offset. Beyond ``max_drift_s`` the anchor
+    moves by the drift.
     """
 
     def __init__(self, sample_rate: int, max_drift_s: float = 0.05, window: int = 50) -> None:
@@ -49,7 +50,10 @@ class SampleClock:
         if abs(self.drift_ns) > self.max_drift_ns:
             self._anchor_ns += self.drift_ns
             self.reanchors += 1
-            self._lags.clear()
+            # Keep the history, shifted to the new anchor: clearing it re-opened the baseline
+            # (which then absorbed a fast device's drift, so corrections fell behind without
+            # bound) and left the next estimate a jittery minimum over a handful of chunks.
+            self._lags = deque((v - self.drift_ns for v in self._lags), maxlen=self._lags.maxlen)
             self.drift_ns = 0
         return start
 

@@ -97,7 +97,9 @@ class FolderFrames:
     def read(self) -> Optional[np.ndarray]:
         import cv2
 
-        while True:
+        # At most one pass over the folder: when no file is readable, a looping source would
+        # otherwise spin forever.
+        for _ in range(len(self.paths)):
             if self._i >= len(self.paths):
                 if not self.loop:
                     return None
@@ -108,6 +110,7 @@ class FolderFrames:
             if frame is not None:
                 return frame
             self.skipped.append(str(path))
+        return None
 
     def close(self) -> None:
         pass

@@ -61,14 +61,19 @@ class ApproximateTimePolicy:
         mine[stamp] = item
         while len(mine) > self.queue_size:
             del mine[min(mine)]
+        if stamp not in mine:  # a late message that was itself the oldest: dropped, never emitted
+            return None
         candidates: list[list[int]] = []
         for i, queue in enumerate(self.queues):
             if i == index:
                 continue
-            near = sorted((abs(s - stamp), s) for s in queue if abs(s - stamp) <= self.slop_ns)
+            # Sorted by distance only: the stable sort keeps equal distances in queue (arrival)
+            # order, as message_filters does.
+            near = sorted((s for s in queue if abs(s - stamp) <= self.slop_ns),
+                          key=lambda s: abs(s - stamp))
             if not near:
                 return None
-            candidates.append([s for _, s in near])
+            candidates.append(near)
         for combo in itertools.product(*candidates):
             stamps = list(combo)
             stamps.insert(index, stamp)

@@ -110,6 +110,9 @@ class AudioNode(Node):
 
     def close(self) -> None:
         self._running = False
+        thread = getattr(self, "_thread", None)
+        if thread is not None:
+            thread.join(timeout=2.0)
         if self.source is not None:
             self.source.close()
 
