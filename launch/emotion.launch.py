@@ -24,7 +24,7 @@ ARGUMENTS = [
     ("camera_source", "synthetic",
      "camera_node source: synthetic, a device index, /dev/videoN, a video file or an image folder"),
     ("audio_source", "synthetic", "audio_node source: synthetic, microphone, or an audio file"),
-    ("model_path", str(ROOT / "data" / "models" / "sample_fusion.onnx"),
+    ("model_path", str(ROOT / "data" / "models" / "face_expression.onnx"),
      "ONNX model or TensorRT engine for emotion_node (its contract sets the preprocessing)"),
     ("rate_hz", "10.0", "inference rate of av_sync_node [Hz]"),
     ("start_camera", "true", "start camera_node (false when a bag or another driver publishes frames)"),

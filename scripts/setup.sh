@@ -83,19 +83,23 @@ if [[ $SYSTEM_ROS == 0 ]]; then
   export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 fi
 skip=()
-# Use the system's audio_common_msgs where it exists; build our interface-identical copy otherwise.
-if "$VENV/bin/python" - <<'EOF'
+# Use the system's audio_common_msgs / hri_msgs where they exist; build our interface-identical
+# copies otherwise.
+for pkg in audio_common_msgs hri_msgs; do
+  if "$VENV/bin/python" - "$pkg" <<'EOF'
 import os, sys
 for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-    marker = os.path.join(prefix, "share", "ament_index", "resource_index", "packages", "audio_common_msgs")
+    marker = os.path.join(prefix, "share", "ament_index", "resource_index", "packages", sys.argv[1])
     if prefix and os.path.exists(marker) and not prefix.startswith(os.getcwd()):
         sys.exit(0)
 sys.exit(1)
 EOF
-then
-  log "audio_common_msgs provided by the system: not building the workspace copy"
-  skip=(--packages-skip audio_common_msgs)
-fi
+  then
+    log "$pkg provided by the system: not building the workspace copy"
+    skip+=("$pkg")
+  fi
+done
+if [[ ${#skip[@]} -gt 0 ]]; then skip=(--packages-skip "${skip[@]}"); fi
 log "colcon build"
 colcon build --base-paths src --symlink-install "${skip[@]}" \
   --event-handlers console_cohesion- status- summary+ \
@@ -114,5 +118,16 @@ fi
 # shellcheck disable=SC1091
 source "$ROOT/install/setup.bash"
 "$VENV/bin/python" -m emotion_core.assets --data-dir "$ROOT/data"
+
+# 6. Default face stack: face-api's pretrained tiny face detector + expression net (MIT) as ONNX,
+#    built from the pinned npm package without torch (skipped when up to date) -----------------
+if command -v npm >/dev/null || [[ -n "${FACE_API_TGZ:-}" ]]; then
+  "$ROOT/scripts/fetch_face_api.sh" "$ROOT/.cache/npm"
+  PYTHONPATH="$ROOT/training${PYTHONPATH:+:$PYTHONPATH}" "$VENV/bin/python" -m emotion_training.face_api.build \
+    --cache "$ROOT/.cache/npm" --out "$ROOT/data/models"
+else
+  log "npm not found: the pretrained face stack is not built (install Node.js/npm and re-run);"
+  log "the graph falls back to the sample model and the Haar detector"
+fi
 
 log "done. Activate with:  source scripts/env.sh"

@@ -110,3 +110,22 @@ def test_withheld_audio_marks_pairs_missing_and_still_publishes(repo_root, asset
     latency = np.array([t - stamp_ns(m.header.stamp) / 1e9 for t, m in emotions])
     # Frames wait at most max_wait_s (0.3 s) for audio, plus processing.
     assert np.percentile(latency, 50) < 1.3
+
+
+def test_default_face_model_finds_the_smiling_astronaut_happy(repo_root, assets, peer):
+    """The out-of-the-box configuration: pretrained face-api expression net + tiny detector."""
+    model = repo_root / "data" / "models" / "face_expression.onnx"
+    assert model.is_file(), "run scripts/setup.sh: it builds the default face stack"
+    graph_spec = spec(repo_root, assets)
+    graph_spec.overrides["emotion_node"] = {"model_path": str(model), "detector": "tiny"}
+    _, emotions, _ = run_graph(graph_spec, peer, n_emotions=20)
+    msgs = [m for _, m in emotions]
+    contract = read_contract(model)
+    assert contract.modalities == ("face",)
+    assert np.mean([m.face_present for m in msgs]) > 0.9
+    labels = [m.label for m in msgs if m.face_present]
+    assert labels.count("happy") / len(labels) > 0.9, labels
+    for m in msgs:
+        assert not m.voice_used and m.voice_weight == 0.0 and len(m.voice_probabilities) == 0
+        if m.face_used:
+            assert m.face_weight == 1.0 and len(m.face_probabilities) == len(contract.labels)

@@ -126,8 +126,8 @@ def create_detector(name: str = "auto", **kwargs) -> FaceDetector:
     """Detector by name; unknown names raise with the list of available ones.
 
     - ``tiny``: face-api's tiny face detector in ONNX Runtime (``face_onnx.TinyFaceDetector``;
-      model built by scripts/setup.sh). The default: it found 21/21 demo faces against 9/21 for
-      Haar, and runs faster at 640x480 (figures: scripts/bench_face_stack.py).
+      model built by scripts/setup.sh). The default: it found 21/21 demo faces against 15/21 for
+      Haar, and is ~6x faster at 640x480 (figures: scripts/bench_face_stack.py).
     - ``haar``: OpenCV's Haar cascade; needs no model file.
     - ``auto``: ``tiny`` when its model file is found, else ``haar`` with a warning, so a
       checkout without the built models still runs.

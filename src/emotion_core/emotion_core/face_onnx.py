@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .backends import OnnxRuntimeBackend
 from .face import FaceBox
 
 DETECTOR_KEY = "face_detector"
@@ -37,6 +38,17 @@ def default_model_path(filename: str = DEFAULT_MODEL_FILE) -> Path:
     raise FileNotFoundError(
         f"face detector model {filename} not found in {[str(p.parent) for p in candidates]}: "
         "run scripts/setup.sh (it builds it from the face-api npm package) or pass model_path")
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """``metadata_props`` of an ONNX file (onnx is a runtime dependency; the graph is small)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and friends for corrupt files
+        raise ValueError(f"{path} is not a readable ONNX file: {exc}") from exc
+    return {p.key: p.value for p in model.metadata_props}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -91,11 +103,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
         keep.append(int(best))
         if not order:
             break
-        rest = np.asarray(order)
-        iw = np.clip(np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(boxes[best, 0], boxes[rest, 0]), 0, None)
-        ih = np.clip(np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(boxes[best, 1], boxes[rest, 1]), 0, None)
+        idx = np.asarray(order)
+        a, rest = boxes[best], boxes[idx]
+        iw = np.clip(np.minimum(a[2], rest[:, 2]) - np.maximum(a[0], rest[:, 0]), 0, None)
+        ih = np.clip(np.minimum(a[3], rest[:, 3]) - np.maximum(a[1], rest[:, 1]), 0, None)
         inter = iw * ih
-        iou = inter / (areas[best] + areas[rest] - inter)
+        iou = inter / (areas[best] + areas[idx] - inter)
         order = [i for i, v in zip(order, iou) if v <= iou_threshold]
     return keep
 
@@ -112,29 +125,17 @@ class TinyFaceDetector:
     def __init__(self, model_path: str | Path | None = None, input_size: int | None = None,
                  score_threshold: float | None = None, iou_threshold: float | None = None,
                  providers: Sequence[str] | None = None, intra_op_threads: int = 0) -> None:
-        import onnxruntime as ort
-
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise FileNotFoundError(f"face detector model not found: {path} (run scripts/setup.sh)")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if intra_op_threads > 0:
-            options.intra_op_num_threads = intra_op_threads
-        available = ort.get_available_providers()
-        chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available]
-        try:
-            self._session = ort.InferenceSession(str(path), options,
-                                                 providers=chosen or ["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise RuntimeError(f"ONNX Runtime cannot load face detector {path}: {exc}") from exc
-        meta_text = self._session.get_modelmeta().custom_metadata_map.get(DETECTOR_KEY)
+        meta_text = read_metadata(path).get(DETECTOR_KEY)
         if not meta_text:
             raise ValueError(f"{path} has no '{DETECTOR_KEY}' metadata: build it with "
                              "python -m emotion_training.face_api.build")
+        self._backend = OnnxRuntimeBackend(path, providers, intra_op_threads)
         meta = json.loads(meta_text)
         self.model_path = path
-        self.providers = self._session.get_providers()
+        self.providers = self._backend.providers
         self._input = meta["input"]
         self._output = meta["output"]
         self.anchors = np.asarray(meta["anchors"], np.float64)
@@ -148,7 +149,7 @@ class TinyFaceDetector:
     def detect_raw(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unclipped float boxes (x0, y0, x1, y1) in image pixels and their scores after NMS,
         best score first (what face-api returns; the parity tests compare these)."""
-        grid = self._session.run([self._output], {self._input: letterbox(bgr, self.input_size)})[0]
+        grid = self._backend.run({self._input: letterbox(bgr, self.input_size)})[self._output]
         boxes, scores = decode_grid(grid[0], self.anchors, bgr.shape[:2], self.input_size,
                                     self.score_threshold)
         keep = nms(boxes, scores, self.iou_threshold)

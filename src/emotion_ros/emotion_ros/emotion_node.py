@@ -37,7 +37,9 @@ PARAMS = [
           "matches this GPU, TensorRT and ONNX file (default false: a valid engine is reused)"),
     Param("engine_precision", "fp16", "TensorRT engine precision when one is built from ONNX",
           choices=("fp32", "fp16", "int8")),
-    Param("detector", "haar", "face detector", read_only=True),
+    Param("detector", "auto", "face detector: tiny (face-api's tiny detector, ONNX), haar (OpenCV), "
+          "or auto (tiny when its model is built, else haar)", choices=("auto", "tiny", "haar"),
+          read_only=True),
     Param("use_face", True, "use the face branch when the model has one"),
     Param("use_voice", True, "use the voice branch when the model has one"),
     Param("vad_threshold_dbfs", -45.0, "voice activity threshold on the loudest 25 ms frame [dBFS]",
@@ -46,6 +48,10 @@ PARAMS = [
           range=(0.0, 30.0)),
     Param("intra_op_threads", 0, "ONNX Runtime threads (0 = its default)", range=(0, 64), read_only=True),
     Param("publish_debug_image", False, "publish the frame with the face box and label", read_only=True),
+    Param("publish_hri", False, "also publish REP-155 hri_msgs/Expression on "
+          "/humans/faces/<hri_face_id>/expression for frames with a face", read_only=True),
+    Param("hri_face_id", "face0", "face id in the REP-155 topic (a letter, then letters, digits or '_')",
+          read_only=True),
     Param("latency_budget_ms", 200.0, "stamp->publish latency above which /diagnostics warns [ms]",
           range=(1.0, 10000.0)),
     *qos_params(),
@@ -73,10 +79,20 @@ class EmotionNode(Node):
         self.emotion_pub = self.create_publisher(Emotion, "emotion", 10)
         self.debug_pub = (self.create_publisher(Image, "emotion/debug_image", qos)
                           if self.p["publish_debug_image"] else None)
+        self.hri_pub = self._hri_publisher() if self.p["publish_hri"] else None
         self.create_subscription(AudioVisualPair, "emotion/av_pair", self._on_pair, qos)
         self.diagnostics = Diagnostics(self, "inference", self._diag)
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self._worker.start()
+
+    def _hri_publisher(self):
+        from .hri import ExpressionPublisher  # hri_msgs is needed only when this is on
+
+        try:
+            return ExpressionPublisher(self, self.p["hri_face_id"])
+        except ValueError as exc:
+            self.get_logger().error(f"{exc}; using face id 'face0'")
+            return ExpressionPublisher(self, "face0")
 
     # -- model ------------------------------------------------------------------------------
     def _load_model(self) -> None:
@@ -203,6 +219,8 @@ class EmotionNode(Node):
         out.model_name = self.recognizer.contract.name if self.recognizer else ""
         out.processing_time = Duration(sec=int(seconds), nanosec=int((seconds % 1) * 1e9))
         self.emotion_pub.publish(out)
+        if self.hri_pub is not None and r.face_present:
+            self.hri_pub.publish(out.header, out.class_names, out.probabilities)
         self.counters.inc("processed")
         self._proc_ms.append(seconds * 1e3)
         self._latency_ms.append((self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e6)
@@ -237,9 +255,12 @@ class EmotionNode(Node):
         return OK, "running", values
 
     def close(self) -> None:
+        """Stop and join the worker: a thread still inside ONNX Runtime when the interpreter
+        exits aborts the process."""
         self._running = False
         with self._cond:
             self._cond.notify_all()
+        self._worker.join(timeout=5.0)
 
 
 def main(args=None) -> None:

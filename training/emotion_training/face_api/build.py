@@ -25,7 +25,7 @@ EXPRESSION_ONNX = "face_expression.onnx"
 DETECTOR_ONNX = "face_detector_tiny.onnx"
 STAMP = "face_api.stamp.json"
 #: Bump when the graphs or their metadata change, so existing outputs are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 
 def _stamp(cache: Path) -> dict:

@@ -73,8 +73,12 @@ def match(detections: Iterable[Box], faces: Sequence[Box], ignore: Sequence[Box]
 
 
 def demo_recall(detect: Callable[[np.ndarray], Iterable[Box]], photos: Sequence[Path],
-                ground_truth: dict) -> RecallResult:
-    """Run ``detect`` (BGR image -> boxes x, y, w, h) over the photos and score it."""
+                ground_truth: dict, resize_to: tuple[int, int] | None = None) -> RecallResult:
+    """Run ``detect`` (BGR image -> boxes x, y, w, h) over the photos and score it.
+
+    ``resize_to`` (width, height): shrink each photo to a camera-like frame first (boxes are
+    scaled back), to see recall at the resolution the robot runs at.
+    """
     import cv2
 
     hits = faces = fps = 0
@@ -84,6 +88,12 @@ def demo_recall(detect: Callable[[np.ndarray], Iterable[Box]], photos: Sequence[
         image = cv2.imread(str(photo))
         if image is None:
             raise FileNotFoundError(f"cannot read demo photo {photo}")
-        h, fp = match(detect(image), truth["faces"], truth.get("ignore", ()), min_iou)
+        if resize_to is None:
+            found = list(detect(image))
+        else:
+            sx, sy = image.shape[1] / resize_to[0], image.shape[0] / resize_to[1]
+            small = cv2.resize(image, resize_to, interpolation=cv2.INTER_AREA)
+            found = [(x * sx, y * sy, w * sx, h * sy) for x, y, w, h in detect(small)]
+        h, fp = match(found, truth["faces"], truth.get("ignore", ()), min_iou)
         hits, faces, fps = hits + h, faces + len(truth["faces"]), fps + fp
     return RecallResult(hits, faces, fps)

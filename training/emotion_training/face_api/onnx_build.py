@@ -25,9 +25,10 @@ IR_VERSION = 8
 DETECTOR_KEY = "face_detector"
 DETECTOR_INPUT = "image"
 DETECTOR_OUTPUT = "grid"
-#: Input side the tiny detector is run at unless told otherwise (chosen from the measurements in
-#: the closing note of issue 3: recall on the demo faces vs. latency at 640x480).
+#: Defaults of the tiny detector at run time, chosen from scripts/bench_face_stack.py: at 416 px
+#: and 0.4 it finds all 21 demo faces (face-api's own 0.5 finds 19); 512 px costs 1.5x the time.
 TINY_DEFAULT_INPUT_SIZE = 416
+TINY_DEFAULT_SCORE_THRESHOLD = 0.4
 LICENSE_NOTE = (f"{PACKAGE_LICENSE}, {PACKAGE_COPYRIGHT}; notice kept in "
                 "training/emotion_training/face_api/LICENSE-face-api.txt")
 
@@ -58,21 +59,23 @@ class _GraphBuilder:
         self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], base: str | None = None, **attrs) -> str:
+    def op(self, op_type: str, inputs: list[str], base: str | None = None, out: str | None = None,
+           **attrs) -> str:
+        """Append a node; its output is ``out`` (a graph output) or a fresh name from ``base``."""
         from onnx import helper
 
-        out = self._name(base or op_type.lower())
+        out = out or self._name(base or op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
         return out
 
     def conv(self, x: str, key: str, stride: int = 1, pads: tuple[int, int, int, int] = (0, 0, 0, 0),
-             group: int = 1, bias: bool = True) -> str:
+             group: int = 1, bias: bool = True, out: str | None = None) -> str:
         """``pads`` as ONNX orders them: top, left, bottom, right."""
         weight = self.params[f"{key}.weight"]
         inputs = [x, self.const(f"{key}.weight", weight)]
         if bias:
             inputs.append(self.const(f"{key}.bias", self.params[f"{key}.bias"]))
-        return self.op("Conv", inputs, key.replace(".", "_"), kernel_shape=list(weight.shape[2:]),
+        return self.op("Conv", inputs, key.replace(".", "_"), out, kernel_shape=list(weight.shape[2:]),
                        strides=[stride, stride], pads=list(pads), group=group)
 
     def separable(self, x: str, key: str, stride: int, pads: tuple[int, int, int, int]) -> str:
@@ -142,9 +145,8 @@ def build_expression_onnx(weights: Mapping[str, np.ndarray]):
     # face-api: avgPool 7x7 'valid' over the 7x7 map, i.e. a global average.
     pooled = g.op("GlobalAveragePool", [x], "pool")
     embedding = g.op("Flatten", [pooled], "embedding", axis=1)
-    g.nodes.append(helper.make_node(
-        "Gemm", [embedding, g.const("fc.weight", g.params["fc.weight"]),
-                 g.const("fc.bias", g.params["fc.bias"])], [OUTPUT_LOGITS], transB=1))
+    fc = [g.const(f"fc.{k}", g.params[f"fc.{k}"]) for k in ("weight", "bias")]
+    g.op("Gemm", [embedding, *fc], out=OUTPUT_LOGITS, transB=1)
     f32 = TensorProto.FLOAT
     n_cls = len(EXPRESSION_CLASSES)
     model = g.model(
@@ -156,7 +158,8 @@ def build_expression_onnx(weights: Mapping[str, np.ndarray]):
     return model
 
 
-def detector_metadata(input_size: int = TINY_DEFAULT_INPUT_SIZE) -> dict:
+def detector_metadata(input_size: int = TINY_DEFAULT_INPUT_SIZE,
+                      score_threshold: float = TINY_DEFAULT_SCORE_THRESHOLD) -> dict:
     """What ``emotion_core.face_onnx`` needs to feed the detector and decode its grid."""
     return {
         "kind": "tiny_yolov2",
@@ -168,7 +171,8 @@ def detector_metadata(input_size: int = TINY_DEFAULT_INPUT_SIZE) -> dict:
         "stride": TINY_STRIDE,
         "anchors": [list(a) for a in TINY_ANCHORS],
         "box_encoding": "per anchor: tx, ty, tw, th, objectness (channel = anchor * 5 + k)",
-        "score_threshold": TINY_SCORE_THRESHOLD,
+        "score_threshold": score_threshold,
+        "face_api_score_threshold": TINY_SCORE_THRESHOLD,
         "iou_threshold": TINY_IOU_THRESHOLD,
         "source": f"npm {PACKAGE_NAME}@{PACKAGE_VERSION} model/tiny_face_detector_model",
         "license": LICENSE_NOTE,
@@ -192,9 +196,7 @@ def build_tiny_detector_onnx(weights: Mapping[str, np.ndarray], input_size: int 
         x = g.op("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER")
         x = g.op("LeakyRelu", [g.separable(x, f"conv{i}", 1, (1, 1, 1, 1))], alpha=LEAKY_ALPHA)
     x = g.op("MaxPool", [x], kernel_shape=[2, 2], strides=[1, 1], auto_pad="SAME_UPPER")
-    g.nodes.append(helper.make_node(
-        "Conv", [x, g.const("conv8.weight", g.params["conv8.weight"]),
-                 g.const("conv8.bias", g.params["conv8.bias"])], [DETECTOR_OUTPUT], kernel_shape=[1, 1]))
+    g.conv(x, "conv8", out=DETECTOR_OUTPUT)
     f32 = TensorProto.FLOAT
     model = g.model(
         "face_api_tiny_face_detector",

@@ -25,8 +25,9 @@ _MODEL_FILES = {EXPRESSION_MANIFEST, "face_expression_model.bin", TINY_MANIFEST,
 FETCH_HINT = "run scripts/setup.sh (or scripts/fetch_face_api.sh) to fetch it with npm"
 
 
-def _member(name: str) -> str:
-    return f"package/model/{name}" if name in _MODEL_FILES else f"package/{name}"
+def _relative(name: str) -> str:
+    """Path of a needed file inside the package folder."""
+    return f"model/{name}" if name in _MODEL_FILES else name
 
 
 def package_dir(cache: str | Path) -> Path:
@@ -38,13 +39,13 @@ def package_dir(cache: str | Path) -> Path:
     cache = Path(cache)
     root = cache / f"face-api-{PACKAGE_VERSION}"
     pkg = root / "package"
-    if not all((pkg / _member(n)[len("package/"):]).is_file() for n in NEEDED):
+    if not all((pkg / _relative(n)).is_file() for n in NEEDED):
         tgz = cache / TARBALL
         if not tgz.is_file():
             raise ManifestError(f"{PACKAGE_NAME}@{PACKAGE_VERSION} not found: no {tgz}; {FETCH_HINT}")
         try:
             with tarfile.open(tgz, "r:gz") as tar:
-                members = [tar.getmember(_member(n)) for n in NEEDED]
+                members = [tar.getmember(f"package/{_relative(n)}") for n in NEEDED]
                 tar.extractall(root, members=members, filter="data")
         except (tarfile.TarError, KeyError, OSError, EOFError) as exc:
             raise ManifestError(f"cannot unpack {tgz} ({exc}); delete it and {FETCH_HINT}") from exc
