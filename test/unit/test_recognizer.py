@@ -241,7 +241,8 @@ def test_single_modality_model_gets_only_its_input_and_full_weight():
     r = rec.process(FRAME, voiced(), SR, 0)
     assert set(backend.feeds) == {"face"}  # no audio, no mask: the contract names neither
     assert backend.feeds["face"].shape == (1, 3, 16, 16)
-    assert r.face_used and not r.voice_used and not r.voice_present  # the model has no voice input
+    # The model has no voice input, but voice activity is still reported for behaviour nodes.
+    assert r.face_used and not r.voice_used and r.voice_present is True
     assert (r.face_weight, r.voice_weight) == (1.0, 0.0)
     np.testing.assert_allclose(r.face_probabilities, A, rtol=1e-5)
     assert r.voice_probabilities.size == 0

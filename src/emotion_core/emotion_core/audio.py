@@ -122,7 +122,7 @@ def voice_active(samples: np.ndarray, threshold_dbfs: float = -45.0, frame: int 
     frames = samples[: n * frame].reshape(n, frame)
     energy = np.mean(np.square(frames, dtype=np.float64), axis=1)
     peak = float(np.max(energy))
-    return peak > 0 and 10.0 * np.log10(peak) > threshold_dbfs
+    return bool(peak > 0 and 10.0 * np.log10(peak) > threshold_dbfs)
 
 
 _MEL_CACHE: dict[tuple, np.ndarray] = {}

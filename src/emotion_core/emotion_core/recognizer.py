@@ -91,6 +91,10 @@ class EmotionRecognizer:
             if audio_mod.voice_active(wav, self.vad_threshold_dbfs):
                 result.voice_present = True
                 feeds[c.inputs["audio"]] = audio_mod.log_mel(wav, spec)[None, None]
+        elif samples is not None and samples.size and sample_rate > 0:
+            # A face-only model still reports whether someone is speaking: behaviour nodes use it.
+            frame = max(1, int(sample_rate * 0.025))
+            result.voice_present = bool(audio_mod.voice_active(samples, self.vad_threshold_dbfs, frame))
         t2 = time.perf_counter()
         result.timings_ms["features"] = (t2 - t1) * 1e3
 
