@@ -70,14 +70,14 @@ class ProcessSampler:
         return out
 
 
-def run_once(rate: float, duration: float, model: Path, detector: str) -> dict:
+def run_once(rate: float, duration: float, model: Path, detector: str, assets: dict) -> dict:
     peer = RosPeer("bench_peer")
     frames = peer.listen(Image, "/camera/image_raw", sensor_qos())
     emotions = peer.listen(Emotion, "/emotion")
     diags = peer.listen(DiagnosticArray, "/diagnostics")
     spec = GraphSpec(ROOT / "config" / "desktop_cpu.yaml", NODES, overrides={
-        "camera_node": {"source": "synthetic", "fps": 30.0},
-        "audio_node": {"source": "synthetic", "sample_rate": 16000},
+        "camera_node": {"source": str(assets["video"]), "fps": 30.0, "loop": True},
+        "audio_node": {"source": str(assets["audio"]), "sample_rate": 16000, "loop": True},
         "av_sync_node": {"rate_hz": float(rate)},
         "emotion_node": {"model_path": str(model), "detector": detector},
     })
@@ -119,13 +119,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per run")
     ap.add_argument("--rates", type=float, nargs="+", default=[10.0, 30.0], help="inference rates [Hz]")
-    ap.add_argument("--model", type=Path, help="model (default: the sample fusion model)")
-    ap.add_argument("--detector", default="haar")
+    ap.add_argument("--model", type=Path, help="model (default: data/models/face_expression.onnx "
+                    "when built, else the sample fusion model)")
+    ap.add_argument("--detector", default="auto", choices=("auto", "tiny", "haar"))
     args = ap.parse_args()
-    model = args.model or build_assets(ROOT / "data")["model"]
-    results = [run_once(r, args.duration, model, args.detector) for r in args.rates]
+    assets = build_assets(ROOT / "data")
+    default = ROOT / "data" / "models" / "face_expression.onnx"
+    model = args.model or (default if default.is_file() else assets["model"])
+    results = [run_once(r, args.duration, model, args.detector, assets) for r in args.rates]
 
-    print(f"\nGraph benchmark: camera 30 fps 640x480 bgr8 + audio 16 kHz S16LE, {args.duration:.0f} s, "
+    print(f"\nGraph benchmark: camera 30 fps 640x480 bgr8 (demo clip) + audio 16 kHz S16LE, {args.duration:.0f} s, "
           f"model {model.name}, detector {args.detector}, {os.cpu_count()} cores")
     rows = [
         ("inference rate limit [Hz]", lambda r: f"{r['rate']:.0f}"),
