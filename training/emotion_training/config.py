@@ -6,6 +6,7 @@ is saved beside every run and inside every checkpoint, which is what makes a run
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,9 @@ class ModelConfig:
     #: Local state-dict checkpoint for the backbone (offline alternative to ``weights``).
     backbone_checkpoint: Optional[str] = None
     se_reduction: int = 8
+    #: Override every BatchNorm momentum (timm's --bn-momentum); torchvision's MobileNetV3 uses
+    #: 0.01, too slow for running statistics to settle in a very short run.
+    bn_momentum: Optional[float] = None
     embed_dim: int = 128
     dropout: float = 0.3
     audio: AudioModelConfig = field(default_factory=AudioModelConfig)
@@ -235,14 +239,15 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
-                extra: Optional[Mapping[str, Any]] = None) -> Config:
-    """Defaults <- YAML file <- ``extra`` (from named flags) <- ``--set`` overrides."""
-    data: dict[str, Any] = {}
+                extra: Optional[Mapping[str, Any]] = None,
+                base: Optional[Mapping[str, Any]] = None) -> Config:
+    """Defaults <- ``base`` (a saved config) or YAML file <- ``extra`` (named flags) <- ``--set``."""
+    data: dict[str, Any] = copy.deepcopy(dict(base)) if base is not None else {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
+        _merge(data, yaml.safe_load(path.read_text()) or {})
     if extra:
         _merge(data, extra)
     _merge(data, parse_overrides(overrides))
@@ -280,10 +285,18 @@ def add_config_args(parser) -> None:
     parser.add_argument("--output", help="run folder (train.output)")
 
 
-def config_from_args(args) -> Config:
+def flag_overrides(args) -> dict[str, Any]:
+    """The shared named flags as a nested override dict."""
     extra: dict[str, Any] = {}
     if getattr(args, "data_root", None):
         _set_dotted(extra, "data.root", str(args.data_root))
     if getattr(args, "output", None):
         _set_dotted(extra, "train.output", str(args.output))
-    return load_config(args.config, args.overrides, extra)
+    return extra
+
+
+def config_from_args(args, base: Optional[Mapping[str, Any]] = None,
+                     extra: Optional[Mapping[str, Any]] = None) -> Config:
+    """Config from ``--config``/``--set``/named flags, on top of ``base`` when resuming."""
+    flags = _merge(flag_overrides(args), dict(extra or {}))
+    return load_config(None if base is not None else args.config, args.overrides, flags, base)

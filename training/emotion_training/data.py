@@ -59,11 +59,11 @@ def as_float(pcm: np.ndarray) -> np.ndarray:
 
 
 def compute_norm_stats(data: PreparedData, records: Sequence[ClipRecord], spec: AudioSpec,
-                       vad_threshold_dbfs: float) -> tuple[float, float]:
+                       vad_threshold_dbfs: float, show_progress: bool = True) -> tuple[float, float]:
     """Global mean / std of raw log-mel values over the voiced training windows (the contract's
     ``norm_mean`` / ``norm_std``); ``spec`` must have norm 0 / 1."""
     total, total_sq, count = 0.0, 0.0, 0
-    for record in progress(records, desc="norm stats"):
+    for record in progress(records, desc="norm stats", enabled=show_progress):
         clip = data.load(record)
         if not bool(clip["has_audio"]):
             continue
@@ -113,10 +113,6 @@ class WindowDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.array([self.records[i].label for i, _ in self.items])
 
     def _clip(self, index: int) -> dict[str, np.ndarray]:
         if self._cached is None or self._cached[0] != index:  # consecutive windows of one clip

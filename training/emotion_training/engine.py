@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from contextlib import nullcontext
-from typing import Any, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -53,6 +53,7 @@ def _autocast(device: torch.device, enabled: bool):
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, scheduler,
                     device: torch.device, cfg, scaler: Optional[torch.amp.GradScaler] = None,
                     show_progress: bool = True) -> dict[str, float]:
+    """One pass over this process's shard; the returned loss/accuracy are of that shard."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for batch in progress(loader, total=len(loader), desc="train", enabled=show_progress):
@@ -125,12 +126,3 @@ def clip_level(pred: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.
 def window_loss(pred: dict[str, np.ndarray]) -> float:
     """Cross-entropy of the fused window logits that ``predict`` returned."""
     return float(F.cross_entropy(torch.from_numpy(pred["logits"]), torch.from_numpy(pred["label"])))
-
-
-def score(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
-    """Metrics where a -1 prediction (no usable input) is always wrong."""
-    from .metrics import classification_metrics
-
-    n = len(labels)
-    fixed = np.where(y_pred < 0, (y_true + 1) % n, y_pred)
-    return classification_metrics(y_true, fixed, labels)

@@ -35,8 +35,9 @@ def video_info(path: str | Path) -> tuple[float, int]:
 
 
 def read_frames_at(path: str | Path, times_s: Sequence[float]) -> list[np.ndarray]:
-    """BGR frames nearest to each time, decoding sequentially (seeking is inexact in many
-    containers, and clips are short)."""
+    """For each time ``t``, the BGR frame on screen just before ``t`` (index ``round(t*fps) - 1``,
+    the newest frame a camera stamped at or before ``t`` would have delivered). Decodes
+    sequentially: seeking is inexact in many containers, and clips are short."""
     import cv2
 
     if not Path(path).is_file():

@@ -108,6 +108,51 @@ def extract_clip(record: ClipRecord, settings: PrepareSettings, out_path: Path) 
         return {"clip_id": record.clip_id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def _clip_end(record: ClipRecord, wave: Optional[np.ndarray], sample_rate: int) -> float:
+    """Where the usable clip ends: the shorter of its audio and video (and the manifest's end)."""
+    durations = [wave.size / sample_rate] if wave is not None else []
+    if record.video:
+        fps, count = video_info(record.video)
+        if count > 0:
+            durations.append(count / fps)
+    if record.end_s is not None:
+        durations.append(record.end_s)
+    if not durations:
+        raise MediaError("cannot tell the clip's duration")
+    end = min(durations)
+    if end <= record.start_s:
+        raise MediaError(f"clip segment [{record.start_s}, {end}] s is empty")
+    return end
+
+
+def _faces(video: str, times: Sequence[float], settings: PrepareSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The runtime's crop of the largest face in the frame at each time (zeros where none)."""
+    size = settings.face_size
+    faces = np.zeros((len(times), size, size, 3), np.uint8)
+    found = np.zeros(len(times), bool)
+    for i, frame in enumerate(read_frames_at(video, times)):
+        detected = _DETECTOR.detect(frame)
+        if detected:  # sorted largest first, and the runtime takes the first
+            crop = crop_square(frame, detected[0], settings.margin, settings.pad_square)
+            faces[i] = resize_square(crop, size)
+            found[i] = True
+    return faces, found
+
+
+def _audio_windows(wave: np.ndarray, start_s: float, times: Sequence[float],
+                   settings: PrepareSettings) -> np.ndarray:
+    """int16 windows ending at each time, never reaching before the clip's start."""
+    spec = settings.window_spec()
+    sr, w = settings.sample_rate, spec.window_samples
+    first = int(round(start_s * sr))
+    out = np.zeros((len(times), w), np.int16)
+    for i, t in enumerate(times):
+        stop = int(round(t * sr))
+        window = fit_window(wave[max(first, stop - w):stop], spec)
+        out[i] = np.clip(np.round(window * 32768.0), -32768, 32767).astype(np.int16)
+    return out
+
+
 def _extract(record: ClipRecord, settings: PrepareSettings, out_path: Path) -> dict[str, Any]:
     sr = settings.sample_rate
     wave: Optional[np.ndarray] = None
@@ -118,47 +163,21 @@ def _extract(record: ClipRecord, settings: PrepareSettings, out_path: Path) -> d
         if record.audio or not record.video:
             raise
         note = f"face only: {exc}"  # a video-only take: keep the face, mark the voice absent
-    durations = []
-    if wave is not None:
-        durations.append(wave.size / sr)
+    times = window_ends(record.start_s, _clip_end(record, wave, sr), settings.window_s,
+                        settings.windows)
+    size = settings.face_size
+    faces, found = np.zeros((len(times), size, size, 3), np.uint8), np.zeros(len(times), bool)
     if record.video:
-        fps, count = video_info(record.video)
-        if count > 0:
-            durations.append(count / fps)
-    if not durations:
-        raise MediaError("cannot tell the clip's duration")
-    end = min(durations) if record.end_s is None else min(record.end_s, *durations)
-    if end <= record.start_s:
-        raise MediaError(f"clip segment [{record.start_s}, {end}] s is empty")
-    times = window_ends(record.start_s, end, settings.window_s, settings.windows)
-
-    n, size, w = len(times), settings.face_size, int(round(sr * settings.window_s))
-    faces = np.zeros((n, size, size, 3), np.uint8)
-    found = np.zeros(n, bool)
-    boxes = np.zeros((n, 4), np.int32)
-    audio = np.zeros((n, w), np.int16)
-    if record.video:
-        for i, frame in enumerate(read_frames_at(record.video, times)):
-            detected = _DETECTOR.detect(frame)
-            if detected:
-                box = detected[0]  # the runtime takes the largest face
-                crop = crop_square(frame, box, settings.margin, settings.pad_square)
-                faces[i] = resize_square(crop, size)
-                found[i] = True
-                boxes[i] = (box.x, box.y, box.w, box.h)
-    if wave is not None:
-        first, spec = int(round(record.start_s * sr)), settings.window_spec()
-        for i, t in enumerate(times):
-            stop = int(round(t * sr))
-            window = fit_window(wave[max(first, stop - w):stop], spec)
-            audio[i] = np.clip(np.round(window * 32768.0), -32768, 32767).astype(np.int16)
+        faces, found = _faces(record.video, times, settings)
+    audio = _audio_windows(wave, record.start_s, times, settings) if wave is not None \
+        else np.zeros((len(times), settings.window_spec().window_samples), np.int16)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".tmp.npz")
-    np.savez(tmp, faces=faces, face_found=found, boxes=boxes, audio=audio,
-             has_audio=np.array(wave is not None), times=np.asarray(times, np.float32))
+    np.savez(tmp, faces=faces, face_found=found, audio=audio, has_audio=np.array(wave is not None),
+             times=np.asarray(times, np.float32))
     tmp.replace(out_path)
-    return {"clip_id": record.clip_id, "ok": True, "windows": n, "faces": int(found.sum()),
-            "note": note}
+    return {"clip_id": record.clip_id, "ok": True, "windows": len(times),
+            "faces": int(found.sum()), "note": note}
 
 
 def _job(args: tuple[ClipRecord, PrepareSettings, Path]) -> dict[str, Any]:

@@ -22,11 +22,11 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .checkpoint import build_contract, load_checkpoint, save_checkpoint
-from .config import Config, _merge, add_config_args, config_from_args, load_config
+from .config import Config, add_config_args, config_from_args
 from .data import PreparedData, WindowDataset, compute_norm_stats
 from .datasets import label_names, make_split
-from .engine import clip_level, predict, score, train_one_epoch, warmup_cosine, window_loss
-from .metrics import plot_curves
+from .engine import clip_level, predict, train_one_epoch, warmup_cosine, window_loss
+from .metrics import plot_curves, score_with_missing
 from .models import create_model
 from .prepare import cache_dir, prepare
 from .utils import Distributed, seed_everything, setup_logging
@@ -52,18 +52,12 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, Optional[dict[str,
     """Config from file and flags, or from the checkpoint being resumed (flags still apply)."""
     named = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "device": args.device, "seed": args.seed}
-    extra: dict[str, Any] = {"train": {k: v for k, v in named.items() if v is not None}}
+    train_flags: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
     if args.deterministic:
-        extra["train"]["deterministic"] = True
-    if args.output:
-        extra["train"]["output"] = str(args.output)
-    if args.data_root:
-        extra["data"] = {"root": str(args.data_root)}
-    if args.resume:
-        ckpt = load_checkpoint(args.resume)
-        return load_config(None, args.overrides, _merge(ckpt["config"], extra)), ckpt
-    args_cfg = config_from_args(args)
-    return load_config(None, args.overrides, _merge(args_cfg.to_dict(), extra)), None
+        train_flags["deterministic"] = True
+    ckpt = load_checkpoint(args.resume) if args.resume else None
+    cfg = config_from_args(args, base=ckpt["config"] if ckpt else None, extra={"train": train_flags})
+    return cfg, ckpt
 
 
 def make_loader(dataset, cfg: Config, shuffle: bool, dist: Distributed, seed: int) -> DataLoader:
@@ -93,7 +87,8 @@ def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: boo
     train_records, val_records = data.subset(split.train), data.subset(split.val)
     if cfg.audio.norm_mean is None or cfg.audio.norm_std is None:
         cfg.audio.norm_mean, cfg.audio.norm_std = compute_norm_stats(
-            data, train_records, cfg.audio.spec(normalised=False), cfg.audio.vad_threshold_dbfs)
+            data, train_records, cfg.audio.spec(normalised=False), cfg.audio.vad_threshold_dbfs,
+            show_progress and dist.is_main)
         log.info("log-mel normalisation from %d training clips: mean %.3f std %.3f",
                  len(train_records), cfg.audio.norm_mean, cfg.audio.norm_std)
     face_spec, audio_spec = cfg.face.spec(), cfg.audio.spec()
@@ -153,7 +148,7 @@ def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: boo
         if val_loader is not None:
             pred = predict(core, val_loader, device, show_progress=show_progress and dist.is_main)
             _, y_true, y_pred = clip_level(pred)
-            metrics = score(y_true, y_pred, labels)
+            metrics = score_with_missing(y_true, y_pred, labels)
             stats.update(val_loss=window_loss(pred), val_acc=metrics["accuracy"], val_uar=metrics["uar"])
         stats["lr"] = optimizer.param_groups[0]["lr"]
         stats["seconds"] = time.perf_counter() - tic

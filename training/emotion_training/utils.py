@@ -14,6 +14,8 @@ T = TypeVar("T")
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # per-pass chatter of the exporter
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def progress(iterable: Iterable[T], total: Optional[int] = None, desc: str = "",

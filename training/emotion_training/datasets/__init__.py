@@ -11,8 +11,8 @@ from .ravdess import scan_ravdess
 from .records import ClipRecord, DatasetError
 from .splits import Split, kfold_split, make_split, speakers_of
 
-__all__ = ["ClipRecord", "DatasetError", "Split", "kfold_split", "make_split", "speakers_of",
-           "label_names", "scan_records"]
+__all__ = ["ClipRecord", "DatasetError", "Split", "kfold_split", "label_names", "make_split",
+           "read_manifest", "scan_cremad", "scan_ravdess", "scan_records", "speakers_of"]
 
 
 def label_names(name: str) -> tuple[str, ...]:

@@ -48,7 +48,7 @@ def speaker_folds(speakers: Sequence[str], folds: int, seed: int = 0) -> list[li
     round-robin), so fold membership does not depend on file-system listing order."""
     if not 2 <= folds <= len(speakers):
         raise DatasetError(f"{folds} folds need 2..{len(speakers)} speakers")
-    order = list(speakers)
+    order = sorted(speakers, key=lambda s: (len(s), s))
     if seed >= 0:
         random.Random(seed).shuffle(order)
     groups: list[list[str]] = [[] for _ in range(folds)]

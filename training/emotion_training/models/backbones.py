@@ -38,7 +38,7 @@ def list_backbones() -> list[str]:
 def _load_plugins() -> None:
     """Import optional backbone modules that register themselves (absent ones are fine)."""
     try:
-        import emotion_training.face_api  # noqa: F401  (registers "face_expression_net")
+        import emotion_training.face_api.backbone  # noqa: F401  (registers "face_expression_net")
     except ImportError:
         pass
 

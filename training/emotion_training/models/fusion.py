@@ -74,4 +74,9 @@ def create_model(model_cfg, n_mels: int, num_classes: int) -> FusionNet:
     image = ImageBranch(backbone, model_cfg.se_reduction)
     a = model_cfg.audio
     audio = AudioBranch(n_mels, a.channels, a.lstm_hidden, a.lstm_layers)
-    return FusionNet(image, audio, num_classes, model_cfg.embed_dim, model_cfg.dropout)
+    model = FusionNet(image, audio, num_classes, model_cfg.embed_dim, model_cfg.dropout)
+    if model_cfg.bn_momentum is not None:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = model_cfg.bn_momentum
+    return model
