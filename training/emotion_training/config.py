@@ -17,6 +17,9 @@ import yaml
 from emotion_core.contract import AudioSpec, FaceSpec
 
 
+_AUDIO = AudioSpec()
+
+
 class ConfigError(ValueError):
     """A configuration file or override that cannot be honoured."""
 
@@ -47,7 +50,8 @@ class DataConfig:
     cache_dir: Optional[str] = None
     #: Aligned (face frame, audio window ending at that frame) pairs cut from each clip.
     windows_per_clip: int = 3
-    face_detector: str = "haar"
+    #: The runtime's detector by name (emotion_core.face.create_detector): crops match the robot's.
+    face_detector: str = "auto"
     #: RAVDESS: use speech (``speech``), song (``song``) or both (``all``) recordings.
     ravdess_channel: str = "speech"
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -75,16 +79,17 @@ class FaceConfig:
 class AudioConfig:
     """Mirrors ``emotion_core.contract.AudioSpec``; norm statistics are filled from the train set."""
 
-    sample_rate: int = 16000
-    window_s: float = 2.0
-    n_mels: int = 64
-    n_fft: int = 512
-    hop_length: int = 160
-    win_length: int = 400
-    fmin: float = 50.0
-    fmax: float = 8000.0
-    preemphasis: float = 0.97
-    log_floor: float = 1e-6
+    # Defaults come from the contract's AudioSpec: the numbers live in one place.
+    sample_rate: int = _AUDIO.sample_rate
+    window_s: float = _AUDIO.window_s
+    n_mels: int = _AUDIO.n_mels
+    n_fft: int = _AUDIO.n_fft
+    hop_length: int = _AUDIO.hop_length
+    win_length: int = _AUDIO.win_length
+    fmin: float = _AUDIO.fmin
+    fmax: float = _AUDIO.fmax
+    preemphasis: float = _AUDIO.preemphasis
+    log_floor: float = _AUDIO.log_floor
     norm_mean: Optional[float] = None
     norm_std: Optional[float] = None
     #: The runtime's voice-activity threshold: a window below it is fed as "no voice".
