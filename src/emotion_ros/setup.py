@@ -24,6 +24,11 @@ setup(
             "emotion_node = emotion_ros.emotion_node:main",
             "emotion_monitor = emotion_ros.monitor_node:main",
             "emotion_graph = emotion_ros.graph:main",
+            "emotion_bag_record = emotion_ros.bag_record:main",
+            "emotion_bag_play = emotion_ros.bag_play:main",
+            "emotion_evaluate = emotion_ros.evaluate:main",
+            "emotion_dataset_bags = emotion_ros.dataset_bags:main",
+            "emotion_behavior_example = emotion_ros.behavior_example:main",
         ],
     },
 )

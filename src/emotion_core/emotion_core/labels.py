@@ -7,7 +7,7 @@ same table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 #: The original design's seven classes.
 EKMAN7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -73,11 +73,51 @@ def affect_of(label: str) -> Affect:
     return AFFECT[canonical(label)]
 
 
-def expected_affect(labels: Sequence[str], probabilities: Sequence[float]) -> tuple[float, float]:
-    """Probability-weighted valence and arousal over a label set."""
-    valence = sum(p * affect_of(n).valence for n, p in zip(labels, probabilities))
-    arousal = sum(p * affect_of(n).arousal for n, p in zip(labels, probabilities))
+def expected_affect(labels: Sequence[str], probabilities: Sequence[float],
+                    skip_unknown: bool = False) -> tuple[float, float]:
+    """Probability-weighted valence and arousal over a label set.
+
+    Labels without an affect raise KeyError, unless ``skip_unknown``: then they are left out and
+    the rest renormalised (a custom label set still gets a valence/arousal estimate).
+    """
+    pairs = [(AFFECT.get(canonical(n)), float(p)) for n, p in zip(labels, probabilities)]
+    if not skip_unknown:
+        missing = [n for n, (a, _) in zip(labels, pairs) if a is None]
+        if missing:
+            raise KeyError(f"no affect for labels {missing}")
+    known = [(a, p) for a, p in pairs if a is not None]
+    total = sum(p for _, p in known) if skip_unknown else 1.0
+    if total <= 0:
+        return 0.0, 0.0
+    valence = sum(p * a.valence for a, p in known) / total
+    arousal = sum(p * a.arousal for a, p in known) / total
     return float(valence), float(arousal)
+
+
+@dataclass(frozen=True)
+class ExpressionEstimate:
+    """The fields of a REP-155 ``hri_msgs/Expression`` (without the header)."""
+
+    expression: str
+    valence: float
+    arousal: float
+    confidence: float
+
+
+def rep155(labels: Sequence[str], probabilities: Sequence[float]) -> Optional[ExpressionEstimate]:
+    """REP-155 view of a probability vector: the expression of the most probable label, with
+    its probability as confidence, and valence/arousal weighted over every label that has an
+    affect. None when the most probable label has no REP-155 expression."""
+    if not len(probabilities):
+        return None
+    best = max(range(len(probabilities)), key=lambda i: probabilities[i])
+    affect = AFFECT.get(canonical(labels[best]))
+    if affect is None:
+        return None
+    valence, arousal = expected_affect(labels, probabilities, skip_unknown=True)
+    clip = lambda x: max(-1.0, min(1.0, x))  # noqa: E731
+    return ExpressionEstimate(affect.expression, clip(valence), clip(arousal),
+                              max(0.0, min(1.0, float(probabilities[best]))))
 
 
 def map_labels(source: Sequence[str], target: Sequence[str]) -> dict[int, int]:

@@ -13,11 +13,14 @@ from typing import Optional
 
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from emotion_msgs.msg import AudioVisualPair
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from emotion_core.audio import AudioFormatError, decode_pcm
-from emotion_core.sync import (AUDIO_STATUS_NAMES, AudioRingBuffer, RateLimiter, audio_status)
+from emotion_core.stamp_order import JUMP_BACK, OUT_OF_ORDER, StampOrder
+from emotion_core.sync import (AUDIO_MISSING, AUDIO_STALE, AUDIO_STATUS_NAMES, AudioRingBuffer,
+                               RateLimiter, audio_status)
 
 from .common import (ERROR, OK, WARN, Counters, Diagnostics, latched_qos, ns_to_msg, run,
                      sensor_qos, stamp_ns)
@@ -47,8 +50,9 @@ PARAMS = [
     *qos_params(),
 ]
 
-COUNTERS = ["frames_in", "frames_rate_limited", "audio_chunks", "audio_bad_chunks",
-            "audio_rate_mismatch", "clock_jumps", "pairs_synchronized", "pairs_out",
+COUNTERS = ["frames_in", "frames_rate_limited", "frames_out_of_order", "audio_chunks",
+            "audio_bad_chunks", "audio_out_of_order", "audio_rate_mismatch", "clock_jumps",
+            "pairs_synchronized", "pairs_out",
             *[f"pairs_{n}" for n in AUDIO_STATUS_NAMES.values()]]
 
 
@@ -61,7 +65,8 @@ class AvSyncNode(Node):
         self.limiter = RateLimiter(self.p["rate_hz"])
         self.pending: dict[int, tuple[Image, float]] = {}
         self.sync_offsets: dict[int, float] = {}
-        self.last_frame_ns: Optional[int] = None
+        self.frame_order = StampOrder(jump_s=0.5)
+        self.audio_order = StampOrder(jump_s=0.25)  # the ring buffer's own jump tolerance
         self._last_chunk: Optional[tuple[int, int, int]] = None  # stamp, samples, rate
         self._rate_ratio = 1.0
         self._rate_chunks = 0
@@ -76,9 +81,12 @@ class AvSyncNode(Node):
         self.sync.registerCallback(self._on_pair)
         self.pair_pub = self.create_publisher(AudioVisualPair, "emotion/av_pair", qos)
         self.create_subscription(Image, "camera/image_raw", self._on_image, qos)
-        self.create_subscription(AudioDataStamped, "audio/audio", self._on_audio, qos)
+        audio_sub = self.create_subscription(AudioDataStamped, "audio/audio", self._on_audio, qos)
+        self.audio_topic = audio_sub.topic_name
         self.create_subscription(AudioInfo, "audio/audio_info", self._on_info, latched_qos())
-        self.create_timer(0.01, self._flush)
+        # max_wait_s bounds wall time: under use_sim_time a paused or slow /clock must not hold
+        # frames, so this timer runs on the steady clock.
+        self.create_timer(0.01, self._flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.diagnostics = Diagnostics(self, "av_sync", self._diag)
         self.get_logger().info(f"pairing with {self.sync_impl} (slop {self.p['slop_s']} s), "
                                f"{self.p['window_s']} s windows at <= {self.p['rate_hz']} Hz")
@@ -124,6 +132,12 @@ class AvSyncNode(Node):
             self.get_logger().warning("dropping empty audio chunk", throttle_duration_sec=5.0)
             return
         start = stamp_ns(msg.header.stamp)
+        if self.audio_order.check(start) == OUT_OF_ORDER:
+            self.counters.inc("audio_out_of_order")
+            self.get_logger().warning(
+                f"dropping audio chunk stamped {start / NS:.3f} s: not after the previous chunk "
+                f"({self.audio_order.newest_ns / NS:.3f} s)", throttle_duration_sec=2.0)
+            return
         self._check_rate(start, samples.size, rate)
         if not self.buffer.add(start, samples):
             self._clock_jump("audio")
@@ -166,10 +180,16 @@ class AvSyncNode(Node):
     def _on_image(self, msg: Image) -> None:
         self.counters.inc("frames_in")
         stamp = stamp_ns(msg.header.stamp)
-        if self.last_frame_ns is not None and stamp < self.last_frame_ns - NS // 2:
+        order = self.frame_order.check(stamp)
+        if order == JUMP_BACK:
             self._clock_jump("frame")
             self.buffer.clear()
-        self.last_frame_ns = stamp
+        elif order == OUT_OF_ORDER:
+            self.counters.inc("frames_out_of_order")
+            self.get_logger().warning(
+                f"dropping frame stamped {stamp / NS:.3f} s: not after the previous frame "
+                f"({self.frame_order.newest_ns / NS:.3f} s)", throttle_duration_sec=2.0)
+            return
         if not self.limiter.accept(stamp):
             self.counters.inc("frames_rate_limited")
             return
@@ -213,6 +233,14 @@ class AvSyncNode(Node):
         self.pair_pub.publish(out)
         self.counters.inc("pairs_out")
         self.counters.inc(f"pairs_{AUDIO_STATUS_NAMES[status]}")
+        # Not for a window that merely starts before the stream does (a clip's first frame).
+        if status == AUDIO_MISSING and window.newest_ns is None:
+            self.get_logger().warning(f"frames go out without audio: nothing received on {self.audio_topic}",
+                                      throttle_duration_sec=10.0)
+        elif status == AUDIO_STALE:
+            self.get_logger().warning(
+                f"frames go out with stale audio: the newest chunk on {self.audio_topic} ends "
+                f"{(stamp - window.newest_ns) / NS:.1f} s before the frame", throttle_duration_sec=10.0)
 
     def _diag(self):
         values = self.counters.snapshot()

@@ -1,0 +1,16 @@
+"""Helpers shared by the bag tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def eval_config(bags, out: Path, model: Path, **kw):
+    """Evaluation through the desktop profile, pinned to the sample model and the Haar detector."""
+    from emotion_ros.evaluate import EvalConfig
+
+    overrides = kw.pop("node_overrides", {})
+    emotion = {"detector": "haar", "intra_op_threads": 1, **overrides.pop("emotion_node", {})}
+    return EvalConfig(bags=list(bags), out_dir=out, model=model, params_file=ROOT / "config" / "desktop_cpu.yaml",
+                      node_overrides={"emotion_node": emotion, **overrides}, **kw)
