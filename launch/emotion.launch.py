@@ -29,6 +29,7 @@ ARGUMENTS = [
     ("rate_hz", "10.0", "inference rate of av_sync_node [Hz]"),
     ("start_camera", "true", "start camera_node (false when a bag or another driver publishes frames)"),
     ("start_audio", "true", "start audio_node (false when a bag or another driver publishes audio)"),
+    ("publish_hri", "false", "also publish REP-155 hri_msgs/Expression on /humans/faces/<id>/expression"),
     ("namespace", "", "namespace of all nodes"),
     ("use_sim_time", "false", "follow /clock (replayed bags)"),
     ("log_level", "info", "log level of all nodes: debug, info, warn, error, fatal"),
@@ -52,6 +53,7 @@ def generate_launch_description() -> LaunchDescription:
         Node(executable="av_sync_node", name="av_sync_node",
              parameters=[params, sim, {"rate_hz": LaunchConfiguration("rate_hz")}], **common),
         Node(executable="emotion_node", name="emotion_node",
-             parameters=[params, sim, {"model_path": LaunchConfiguration("model_path")}], **common),
+             parameters=[params, sim, {"model_path": LaunchConfiguration("model_path"),
+                                       "publish_hri": LaunchConfiguration("publish_hri")}], **common),
     ]
     return LaunchDescription(args + nodes)
