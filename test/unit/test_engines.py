@@ -30,7 +30,8 @@ class FakeBuilder:
         self.target = target
         self.calls: list[Path] = []
 
-    def __call__(self, onnx_path, engine_path, precision="fp16"):
+    def __call__(self, onnx_path, engine_path, precision="fp16", **kwargs):
+        self.kwargs = kwargs
         engine_path = Path(engine_path)
         engine_path.write_bytes(b"serialized engine for " + self.target.device_name.encode())
         record = EngineRecord(Path(onnx_path).name, sha256_file(onnx_path), precision, 8, self.target, 0.0)
@@ -109,3 +110,9 @@ def test_tensorrt_backend_without_tensorrt_fails_with_a_clear_error(onnx):
         load_model(onnx, backend="tensorrt")
     backend, contract = load_model(onnx, backend="auto")  # falls back to ONNX Runtime
     assert backend.name == "onnxruntime" and contract.name == "sample-fusion-untrained"
+
+
+def test_int8_rebuild_uses_the_calibration_cache_beside_the_onnx(onnx):
+    build = FakeBuilder(ORIN)
+    ensure_engine(onnx, precision="int8", target_fn=lambda: ORIN, build_fn=build)
+    assert build.kwargs["calibration_cache"] == onnx.with_suffix(".int8.calib")

@@ -24,7 +24,8 @@ from emotion_core.contract import (INPUT_AUDIO, INPUT_FACE, INPUT_MASK, OUTPUT_A
                                    OUTPUT_FACE_LOGITS, OUTPUT_LOGITS, OUTPUT_WEIGHTS, ModelContract,
                                    write_onnx_contract)
 
-from .checkpoint import build_contract, load_checkpoint, model_from_checkpoint
+from .artifacts import load_trained_checkpoint
+from .checkpoint import build_contract, model_from_checkpoint
 from .utils import setup_logging
 
 log = logging.getLogger("emotion_training.export")
@@ -86,7 +87,7 @@ def compare_with_torch(model: torch.nn.Module, path: str | Path, contract: Model
 
 def export_checkpoint(ckpt_path: str | Path, output: Optional[str | Path] = None,
                       tolerance: float = 1e-3) -> dict[str, Any]:
-    ckpt = load_checkpoint(ckpt_path)
+    ckpt = load_trained_checkpoint(ckpt_path)  # a clear error for a bare state_dict
     model, cfg, labels = model_from_checkpoint(ckpt)
     provenance = {"checkpoint": Path(ckpt_path).name, "epoch": str(ckpt["epoch"]),
                   "dataset": f"{cfg.data.dataset} ({cfg.data.label_set})",

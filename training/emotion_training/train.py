@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -69,8 +69,13 @@ def make_loader(dataset, cfg: Config, shuffle: bool, dist: Distributed, seed: in
                       pin_memory=torch.cuda.is_available(), drop_last=False, generator=generator)
 
 
-def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: bool = True) -> Path:
-    """Train (or resume) a run; return the run folder."""
+def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: bool = True,
+          on_epoch: Optional[Callable[[int, dict[str, float]], bool]] = None) -> Path:
+    """Train (or resume) a run; return the run folder.
+
+    ``on_epoch(epoch, stats)`` is called after each epoch's checkpoint is saved (stats include
+    ``val_uar``); returning True stops the run there, as early stopping does. Hyper-parameter
+    search prunes hopeless trials through it (``emotion_training.tune``)."""
     dist = Distributed()
     device = dist.setup(cfg.train.device)
     seed_everything(cfg.train.seed + dist.rank, cfg.train.deterministic)
@@ -176,6 +181,9 @@ def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: boo
             save_checkpoint(run_dir / "last.pt", state)
             if improved:
                 save_checkpoint(run_dir / "best.pt", state)
+        if on_epoch is not None and on_epoch(epoch, stats):
+            log.info("stopped after epoch %d by the caller", epoch)
+            break
     if dist.is_main:
         (run_dir / "history.json").write_text(json.dumps(history, indent=1))
         if history:

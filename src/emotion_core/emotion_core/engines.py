@@ -233,5 +233,8 @@ def ensure_engine(onnx_path: Optional[str | Path], engine_path: Optional[str | P
     if onnx_path is None or not Path(onnx_path).is_file():
         raise EngineError(f"cannot use {engine_path.name}: {reason}; and no ONNX model to rebuild it from")
     log.warning("rebuilding %s: %s", engine_path.name, reason)
-    build_fn(onnx_path, engine_path, precision=precision)
+    extra = {}
+    if precision == "int8":  # the calibration cache written beside the ONNX by build_engine
+        extra["calibration_cache"] = Path(onnx_path).with_suffix(".int8.calib")
+    build_fn(onnx_path, engine_path, precision=precision, **extra)
     return engine_path, f"rebuilt {engine_path.name}: {reason}"
