@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .contract import ContractError, ModelContract, read_onnx_contract, sidecar_path
+from .contract import ModelContract, read_onnx_contract, sidecar_path
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "int8")

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from emotion_core.labels import CREMAD6, map_labels
 
-from .records import ClipRecord, DatasetError
+from .records import ClipRecord, DatasetError, scan_named
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +60,10 @@ def scan_cremad(root: str | Path, label_set: Sequence[str] = CREMAD6) -> list[Cl
     videos: dict[str, Path] = {}
     audios: dict[str, Path] = {}
     names: dict[str, CremaName] = {}
-    skipped = 0
-    for path in sorted(root.rglob("*")):
-        ext = path.suffix.lower()
-        if ext not in VIDEO_EXTS + AUDIO_EXTS or path.name.startswith("."):
-            continue
-        try:
-            info = parse_name(path.name)
-        except DatasetError as exc:
-            log.warning("skipping %s", exc)
-            skipped += 1
-            continue
+    skipped: list[str] = []
+    for path, info in scan_named(root, VIDEO_EXTS + AUDIO_EXTS, parse_name, skipped):
         names[info.take] = info
-        (audios if ext in AUDIO_EXTS else videos)[info.take] = path
+        (audios if path.suffix.lower() in AUDIO_EXTS else videos)[info.take] = path
     records = []
     for take in sorted(names):
         info = names[take]
@@ -88,5 +79,5 @@ def scan_cremad(root: str | Path, label_set: Sequence[str] = CREMAD6) -> list[Cl
             meta={"sentence": info.sentence, "level": info.level, "emotion": info.emotion}))
     if not records:
         raise DatasetError(f"no CREMA-D files under {root} (expected VideoFlash/1001_DFA_ANG_XX.flv)")
-    log.info("CREMA-D: %d takes from %s (%d unparsable names skipped)", len(records), root, skipped)
+    log.info("CREMA-D: %d takes from %s (%d unparsable names skipped)", len(records), root, len(skipped))
     return records

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from emotion_core.labels import RAVDESS8, map_labels
 
-from .records import ClipRecord, DatasetError
+from .records import ClipRecord, DatasetError, scan_named
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,8 @@ def scan_ravdess(root: str | Path, label_set: Sequence[str] = RAVDESS8,
     mapping = map_labels(RAVDESS8, label_set)
     videos: dict[str, tuple[RavdessName, Path]] = {}
     audios: dict[str, Path] = {}
-    skipped = 0
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in VIDEO_EXTS + AUDIO_EXTS or path.name.startswith("."):
-            continue
-        try:
-            info = parse_name(path.name)
-        except DatasetError as exc:
-            log.warning("skipping %s", exc)
-            skipped += 1
-            continue
+    skipped: list[str] = []
+    for path, info in scan_named(root, VIDEO_EXTS + AUDIO_EXTS, parse_name, skipped):
         if channel != "all" and info.channel != channel:
             continue
         if info.modality == "audio-only":
@@ -117,5 +109,5 @@ def scan_ravdess(root: str | Path, label_set: Sequence[str] = RAVDESS8,
                   "gender": info.gender, "emotion": RAVDESS8[info.emotion]}))
     if not records:
         raise DatasetError(f"no RAVDESS files under {root} (expected e.g. Actor_01/01-01-05-01-02-01-01.mp4)")
-    log.info("RAVDESS: %d takes from %s (%d unparsable names skipped)", len(records), root, skipped)
+    log.info("RAVDESS: %d takes from %s (%d unparsable names skipped)", len(records), root, len(skipped))
     return records

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+import logging
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DatasetError(ValueError):
@@ -47,3 +51,17 @@ class ClipRecord:
 def safe_id(path: str | Path) -> str:
     """A file-system-safe clip id from a relative path."""
     return str(path).replace("/", "__").replace("\\", "__").replace(" ", "_")
+
+
+def scan_named(root: Path, exts: Sequence[str], parse: Callable[[str], T],
+               skipped: list[str]) -> Iterator[tuple[Path, T]]:
+    """Media files under ``root`` (sorted) whose names ``parse``; a name that does not parse is
+    logged and appended to ``skipped`` instead of stopping a long scan."""
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in exts or path.name.startswith("."):
+            continue
+        try:
+            yield path, parse(path.name)
+        except DatasetError as exc:
+            log.warning("skipping %s", exc)
+            skipped.append(path.name)
