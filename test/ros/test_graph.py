@@ -132,3 +132,26 @@ def test_default_face_model_finds_the_smiling_astronaut_happy(repo_root, assets,
         assert not m.voice_used and m.voice_weight == 0.0 and len(m.voice_probabilities) == 0
         if m.face_used:
             assert m.face_weight == 1.0 and len(m.face_probabilities) == len(contract.labels)
+
+
+def test_over_budget_node_sheds_pairs_and_says_so(repo_root, assets, peer):
+    """A latency budget no CPU can meet: the node processes 1 pair in N and reports it."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rosutil import latest_diagnostics
+
+    diags = peer.listen(DiagnosticArray, "/diagnostics")
+    graph_spec = spec(repo_root, assets, latency_budget_ms=1.0)
+    graph_spec.overrides["av_sync_node"]["rate_hz"] = 15.0
+
+    def shedding() -> bool:
+        d = latest_diagnostics(diags, "emotion_node") or {}
+        return int(d.get("shed", 0)) > 0 and int(d.get("shedding_1_in", 1)) > 1
+
+    graph = Graph(graph_spec, echo=False).start()
+    try:
+        assert wait_for(shedding, 90), latest_diagnostics(diags, "emotion_node")
+        d = latest_diagnostics(diags, "emotion_node")
+        assert d["_level"] == "1" and "processing 1 pair in" in d["_message"]
+        assert float(d["cpu_percent"]) >= 0 and float(d["rss_mb"]) > 50
+    finally:
+        graph.stop()

@@ -22,6 +22,7 @@ from emotion_core.audio import AudioFormatError, decode_pcm
 from emotion_core.backends import BackendError, load_model
 from emotion_core.contract import ContractError
 from emotion_core.face import create_detector
+from emotion_core.governor import LoadGovernor
 from emotion_core.image import ImageFormatError
 from emotion_core.recognizer import EmotionRecognizer, Recognition
 from emotion_core.sync import AUDIO_MISSING
@@ -52,12 +53,15 @@ PARAMS = [
           "/humans/faces/<hri_face_id>/expression for frames with a face", read_only=True),
     Param("hri_face_id", "face0", "face id in the REP-155 topic (a letter, then letters, digits or '_')",
           read_only=True),
-    Param("latency_budget_ms", 200.0, "stamp->publish latency above which /diagnostics warns [ms]",
+    Param("adapt_to_load", True, "shed pairs (process 1 in N) while latency p50 exceeds the budget, "
+          "restore them when it recovers", read_only=True),
+    Param("latency_budget_ms", 200.0, "stamp->publish latency budget: /diagnostics warns above it "
+          "and, with adapt_to_load, pairs are shed [ms]",
           range=(1.0, 10000.0)),
     *qos_params(),
 ]
 
-COUNTERS = ["pairs_in", "processed", "dropped", "bad_images", "bad_audio", "no_model", "errors"]
+COUNTERS = ["pairs_in", "processed", "dropped", "shed", "bad_images", "bad_audio", "no_model", "errors"]
 
 
 class EmotionNode(Node):
@@ -73,6 +77,8 @@ class EmotionNode(Node):
         self._running = True
         self._proc_ms: deque[float] = deque(maxlen=100)
         self._latency_ms: deque[float] = deque(maxlen=100)
+        self.governor = LoadGovernor(self.p["latency_budget_ms"]) if self.p["adapt_to_load"] else None
+        self._process_info = _process_probe()
         self._load_model()
 
         qos = sensor_qos(self.p["qos_reliability"], self.p["qos_depth"])
@@ -145,6 +151,9 @@ class EmotionNode(Node):
     # -- input ------------------------------------------------------------------------------
     def _on_pair(self, msg: AudioVisualPair) -> None:
         self.counters.inc("pairs_in")
+        if self.governor is not None and not self.governor.admit():
+            self.counters.inc("shed")
+            return
         with self._cond:
             if self._slot is not None:
                 self.counters.inc("dropped")
@@ -223,7 +232,10 @@ class EmotionNode(Node):
             self.hri_pub.publish(out.header, out.class_names, out.probabilities)
         self.counters.inc("processed")
         self._proc_ms.append(seconds * 1e3)
-        self._latency_ms.append((self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e6)
+        latency_ms = (self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e6
+        self._latency_ms.append(latency_ms)
+        if self.governor is not None:
+            self.governor.record(latency_ms)
 
     def _publish_debug(self, msg: AudioVisualPair, bgr: np.ndarray, r: Recognition) -> None:
         import cv2
@@ -247,9 +259,16 @@ class EmotionNode(Node):
             processing_ms_max=float(np.max(proc)) if proc else 0.0,
             latency_ms_p50=float(np.percentile(lat, 50)) if lat else 0.0,
             latency_ms_max=float(np.max(lat)) if lat else 0.0,
+            shedding_1_in=(self.governor.skip + 1) if self.governor else 1,
         )
+        if self._process_info is not None:
+            values.update(cpu_percent=self._process_info.cpu_percent(),
+                          rss_mb=self._process_info.memory_info().rss / 2**20)
         if self.model_error:
             return ERROR, self.model_error, values
+        if self.governor is not None and self.governor.skip:
+            return WARN, (f"over latency budget: processing 1 pair in {self.governor.skip + 1} "
+                          f"(p50 {values['latency_ms_p50']:.0f} ms)"), values
         if lat and values["latency_ms_p50"] > self.p["latency_budget_ms"]:
             return WARN, f"latency p50 {values['latency_ms_p50']:.0f} ms over budget", values
         return OK, "running", values
@@ -261,6 +280,19 @@ class EmotionNode(Node):
         with self._cond:
             self._cond.notify_all()
         self._worker.join(timeout=5.0)
+
+
+
+def _process_probe():
+    """psutil handle on this process for CPU/RSS on /diagnostics (None where psutil is absent)."""
+    try:
+        import psutil
+
+        proc = psutil.Process()
+        proc.cpu_percent()  # the first call only starts the measurement
+        return proc
+    except ImportError:
+        return None
 
 
 def main(args=None) -> None:

@@ -1,0 +1,51 @@
+"""Load shedding for the inference node: when the stamp->publish latency exceeds its budget,
+process only every (skip+1)-th pair; step back towards every pair once latency recovers.
+
+Shedding whole frames keeps each estimate's latency low, which matters more to a robot reacting
+to a person than the estimate rate; the latest-only buffer alone would still process stale pairs.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+
+class LoadGovernor:
+    """Decides per incoming pair whether to process it, from the latencies of recent results.
+
+    Every ``window`` results the median latency is compared with the budget: above it the skip
+    factor grows by one (up to ``max_skip``), below ``recover_ratio`` x budget it shrinks by one.
+    Between the two thresholds it holds, so the rate does not oscillate.
+    """
+
+    def __init__(self, budget_ms: float, window: int = 10, max_skip: int = 4,
+                 recover_ratio: float = 0.7) -> None:
+        if budget_ms <= 0 or window < 1 or max_skip < 0 or not 0 < recover_ratio < 1:
+            raise ValueError("budget_ms > 0, window >= 1, max_skip >= 0, 0 < recover_ratio < 1")
+        self.budget_ms = budget_ms
+        self.max_skip = max_skip
+        self.recover_ratio = recover_ratio
+        self.skip = 0
+        self._latencies: deque[float] = deque(maxlen=window)
+        self._since_decision = 0
+        self._count = 0
+
+    def admit(self) -> bool:
+        """True for the pairs to process: one in every ``skip + 1``."""
+        admitted = self._count % (self.skip + 1) == 0
+        self._count += 1
+        return admitted
+
+    def record(self, latency_ms: float) -> None:
+        """Latency (stamp -> publish) of one processed pair."""
+        self._latencies.append(latency_ms)
+        self._since_decision += 1
+        if self._since_decision < self._latencies.maxlen:  # type: ignore[operator]
+            return
+        self._since_decision = 0
+        median = sorted(self._latencies)[len(self._latencies) // 2]
+        if median > self.budget_ms and self.skip < self.max_skip:
+            self.skip += 1
+            self._count = 0
+        elif median < self.recover_ratio * self.budget_ms and self.skip > 0:
+            self.skip -= 1
+            self._count = 0
