@@ -134,7 +134,9 @@ class EmotionNode(Node):
         recognizer.smoother.reset()
 
     def _on_param(self, name: str, value) -> None:
-        if name in ("model_path", "backend", "force_engine_update", "engine_precision"):
+        if name == "latency_budget_ms" and self.governor is not None:
+            self.governor.budget_ms = value
+        elif name in ("model_path", "backend", "force_engine_update", "engine_precision"):
             self.p[name] = value
             with self._cond:
                 self.recognizer = None
