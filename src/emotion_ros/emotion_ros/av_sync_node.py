@@ -171,11 +171,8 @@ class AvSyncNode(Node):
         self.get_logger().warning(f"{where} stamps jumped backwards: buffers reset")
         self.pending.clear()
         self.sync_offsets.clear()
-        for q in getattr(self.sync, "queues", []):
+        for q in self.sync.queues:  # both synchronizer implementations keep per-input queues
             q.clear()
-        policy = getattr(self.sync, "policy", None)
-        if policy is not None:
-            policy.clear()
 
     def _on_image(self, msg: Image) -> None:
         self.counters.inc("frames_in")

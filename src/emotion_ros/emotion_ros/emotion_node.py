@@ -137,7 +137,7 @@ class EmotionNode(Node):
         if name == "latency_budget_ms" and self.governor is not None:
             self.governor.budget_ms = value
         elif name in ("model_path", "backend", "force_engine_update", "engine_precision"):
-            self.p[name] = value
+            # self.p already holds the new value (params.declare updates it before calling us).
             with self._cond:
                 self.recognizer = None
             self._load_model()

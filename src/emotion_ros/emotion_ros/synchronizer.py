@@ -31,6 +31,8 @@ class PolicySynchronizer:
 
     def __init__(self, fs: Sequence[FilterInput], queue_size: int, slop: float) -> None:
         self.policy = ApproximateTimePolicy(len(fs), queue_size, slop)
+        #: Per-input {stamp: msg} queues, the attribute message_filters' synchronizer has too.
+        self.queues = self.policy.queues
         for i, f in enumerate(fs):
             f.registerCallback(self.add, i)
 
