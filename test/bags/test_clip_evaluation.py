@@ -23,7 +23,7 @@ def test_clip_set_replay_matches_offline_and_reports_everything(clip_bags, model
     peer = RosPeer("clip_eval_peer")
     expressions = peer.listen(Expression, "/humans/faces/face0/expression", 1000)
     cfg = eval_config(find_bags(clip_bags), tmp_path / "eval", model, offline_check=True,
-                      node_overrides={"emotion_node": {"publish_hri": True}})
+                      node_overrides={"emotion_node": {"publish_hri": True}}, hri_listeners=1)
     try:
         report = evaluate(cfg, log=lambda *_: None)
     finally:

@@ -262,7 +262,12 @@ class EmotionNode(Node):
             latency_ms_p50=float(np.percentile(lat, 50)) if lat else 0.0,
             latency_ms_max=float(np.max(lat)) if lat else 0.0,
             shedding_1_in=(self.governor.skip + 1) if self.governor else 1,
+            # Matched subscriptions, writer side: what a replay waits for before it starts, so
+            # that no estimate goes out before its listeners are connected.
+            emotion_subscribers=self.emotion_pub.get_subscription_count(),
         )
+        if self.hri_pub is not None:
+            values["hri_subscribers"] = self.hri_pub.subscription_count()
         if self._process_info is not None:
             values.update(cpu_percent=self._process_info.cpu_percent(),
                           rss_mb=self._process_info.memory_info().rss / 2**20)

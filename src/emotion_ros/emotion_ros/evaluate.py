@@ -69,6 +69,9 @@ class EvalConfig:
     tolerance_agreement: float = 1.0
     node_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     startup_timeout_s: float = 60.0
+    #: Subscribers of emotion_node's REP-155 expression topic that must be connected (as
+    #: emotion_node counts them) before the replay starts, e.g. a test listening beside it.
+    hri_listeners: int = 0
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -177,11 +180,21 @@ def graph_spec(cfg: EvalConfig) -> GraphSpec:
     return GraphSpec(Path(cfg.params_file).resolve(), GRAPH_NODES, use_sim_time=True, overrides=overrides)
 
 
-def _start_clock(player: BagPlayer, collector: Collector, t0: int, timeout: float) -> None:
-    """Run /clock up to the bag's start until emotion_node reports; refuse a broken model."""
+def _start_clock(player: BagPlayer, collector: Collector, t0: int, timeout: float,
+                 hri_listeners: int = 0) -> None:
+    """Run /clock up to the bag's start until emotion_node reports, with this process's /emotion
+    subscription (and ``hri_listeners`` expression subscribers) matched on its side: discovery is
+    not symmetric in time, and under load a writer can learn of a reader seconds after the
+    reader saw it. Refuse a broken model."""
     deadline = time.monotonic() + timeout
+
+    def ready() -> bool:
+        return (collector.diag_after("emotion_node", t0 - NS)
+                and collector.counter("emotion_node", "emotion_subscribers") >= 1
+                and collector.counter("emotion_node", "hri_subscribers") >= hri_listeners)
+
     t = t0 - NS
-    while time.monotonic() < deadline and not collector.diag_after("emotion_node", t0 - NS):
+    while time.monotonic() < deadline and not ready():
         player.publish_clock(t, force=True)
         t = min(t + NS // 20, t0)
         time.sleep(0.02)
@@ -190,6 +203,11 @@ def _start_clock(player: BagPlayer, collector: Collector, t0: int, timeout: floa
     _, level, message, _ = collector.diags["emotion_node"]
     if level >= 2:
         raise EvaluationError(f"emotion_node reports: {message}")
+    if not ready():
+        raise EvaluationError(f"emotion_node did not see its subscribers within {timeout:.0f} s "
+                              f"(/emotion: {collector.counter('emotion_node', 'emotion_subscribers')}, "
+                              f"expressions: {collector.counter('emotion_node', 'hri_subscribers')} "
+                              f"of {hri_listeners})")
 
 
 def replay(cfg: EvalConfig, infos: Sequence[BagInfo], log=print) -> tuple[Collector, BagPlayer, dict]:
@@ -226,7 +244,7 @@ def replay(cfg: EvalConfig, infos: Sequence[BagInfo], log=print) -> tuple[Collec
         if not ready or not all(graph.alive().values()):
             tails = "\n".join(f"[{n}] {line}" for n, lines in graph.logs.items() for line in lines[-10:])
             raise EvaluationError(f"the graph did not come up in {cfg.startup_timeout_s} s:\n{tails}")
-        _start_clock(player, collector, min(i.start_ns for i in infos), 30.0)
+        _start_clock(player, collector, min(i.start_ns for i in infos), 30.0, cfg.hri_listeners)
         pacing = "paced by /emotion" if cfg.paced else f"at {cfg.rate}x real time"
         log(f"graph up in {time.monotonic() - started:.1f} s; replaying {len(infos)} bag(s) {pacing}")
         stats = player.play()

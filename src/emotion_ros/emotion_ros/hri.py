@@ -35,6 +35,9 @@ class ExpressionPublisher:
         self._pub = node.create_publisher(Expression, self.topic, 10)
         self._unmapped: set[str] = set()
 
+    def subscription_count(self) -> int:
+        return self._pub.get_subscription_count()
+
     def publish(self, header: Header, labels: Sequence[str], probabilities: Sequence[float]) -> bool:
         estimate = rep155(labels, probabilities)
         if estimate is None:
