@@ -24,18 +24,18 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
 
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
-                           labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, UAR, macro and weighted F1, per-class recall/precision/F1, confusion matrix.
+#: Name of the confusion matrix's last column in ``score_with_missing``: clips the model gave no
+#: answer for (no usable input under an ablation, no estimate in a replay).
+NO_PREDICTION = "no prediction"
 
-    Classes absent from ``y_true`` are left out of the macro averages (their recall is
-    undefined), so a small test fold without one class is not scored as recall 0 there.
-    """
+
+def _scores(cm: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """Metrics of a confusion matrix whose optional extra last column counts missing answers:
+    they lower recall and accuracy but are nobody's prediction, so no class's precision moves."""
     n = len(labels)
-    cm = confusion_matrix(y_true, y_pred, n)
     support = cm.sum(axis=1).astype(np.float64)
-    predicted = cm.sum(axis=0).astype(np.float64)
-    tp = np.diag(cm).astype(np.float64)
+    predicted = cm[:, :n].sum(axis=0).astype(np.float64)
+    tp = np.diag(cm[:, :n]).astype(np.float64)
     recall = _safe_div(tp, support)
     precision = _safe_div(tp, predicted)
     f1 = _safe_div(2 * precision * recall, precision + recall)
@@ -54,15 +54,42 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
     }
 
 
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
+                           labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, UAR, macro and weighted F1, per-class recall/precision/F1, confusion matrix.
+
+    Classes absent from ``y_true`` are left out of the macro averages (their recall is
+    undefined), so a small test fold without one class is not scored as recall 0 there.
+    A prediction of -1 (no answer) hands over to ``score_with_missing`` rather than being
+    indexed as the last class.
+    """
+    if (np.asarray(y_pred, int) < 0).any():
+        return score_with_missing(y_true, y_pred, labels)
+    return _scores(confusion_matrix(y_true, y_pred, len(labels)), labels)
+
+
 def score_with_missing(y_true: Sequence[int], y_pred: Sequence[int],
                        labels: Sequence[str]) -> dict[str, Any]:
     """``classification_metrics`` where a prediction of -1 (no usable input) is always wrong:
-    an evaluation cannot look better by skipping the clips it had nothing to say about."""
+    an evaluation cannot look better by skipping the clips it had nothing to say about.
+
+    Those clips are counted in the confusion matrix's own last column (``confusion_columns``
+    ends with ``NO_PREDICTION``), never in another class's column, and ``coverage`` says which
+    share of the clips got an answer at all: a branch that answered nothing shows an empty
+    matrix with a full "no prediction" column, not a plausible-looking diagonal.
+    """
     n = len(labels)
-    t, p = np.asarray(y_true, int), np.asarray(y_pred, int)
-    fixed = np.where(p < 0, (t + 1) % n, p)
-    metrics = classification_metrics(t, fixed, labels)
-    metrics["without_prediction"] = int((p < 0).sum())
+    t, p = np.asarray(y_true, int).reshape(-1), np.asarray(y_pred, int).reshape(-1)
+    missing = p < 0
+    cm = np.zeros((n, n + 1), np.int64)
+    cm[:, :n] = confusion_matrix(t[~missing], p[~missing], n)
+    cm[:, n] = np.bincount(t[missing], minlength=n)[:n]
+    metrics = _scores(cm, labels)
+    for i, name in enumerate(labels):
+        metrics["per_class"][name]["no_prediction"] = int(cm[i, n])
+    metrics["confusion_columns"] = [*labels, NO_PREDICTION]
+    metrics["without_prediction"] = int(missing.sum())
+    metrics["coverage"] = float(1.0 - missing.mean()) if t.size else 0.0
     return metrics
 
 
@@ -87,22 +114,42 @@ def _pyplot():
 
 def plot_confusion(cm: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path,
                    title: str = "") -> Path:
-    """Row-normalised confusion matrix with counts, as a PNG."""
+    """Row-normalised confusion matrix with counts, as a PNG.
+
+    A matrix with one column more than ``labels`` (``score_with_missing``) draws that column
+    as "no prediction", hatched and set apart, so clips without an answer are visibly nobody's
+    prediction."""
     plt = _pyplot()
     cm = np.asarray(cm)
+    n = len(labels)
+    if cm.ndim != 2 or cm.shape[0] != n or cm.shape[1] not in (n, n + 1):
+        raise ValueError(f"confusion matrix of shape {cm.shape} does not fit {n} labels")
+    extra = cm.shape[1] == n + 1
+    columns = [*labels, NO_PREDICTION] if extra else list(labels)
     norm = _safe_div(cm.astype(np.float64), cm.sum(axis=1, keepdims=True).astype(np.float64))
-    size = 1.0 + 0.6 * len(labels)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
+    size = 1.0 + 0.6 * n
+    fig, ax = plt.subplots(figsize=(size + 1.5 + (0.6 if extra else 0.0), size))
+    in_class = np.zeros(norm.shape, bool)
+    in_class[:, :n] = True
+    im = ax.imshow(np.ma.masked_where(~in_class, norm), cmap="Blues", vmin=0.0, vmax=1.0)
+    if extra:  # its own colour: a missing answer is not a class
+        ax.imshow(np.ma.masked_where(in_class, norm), cmap="Oranges", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    if extra:
+        from matplotlib.patches import Rectangle
+
+        ax.axvline(n - 0.5, color="black", linewidth=1.5)
+        ax.add_patch(Rectangle((n - 0.5, -0.5), 1, n, fill=False, hatch="//", edgecolor="grey",
+                               linewidth=0))
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.046, label="recall")
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                    fontweight="bold" if extra and j == n and cm[i, j] > 0 else "normal")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
     if title:
         ax.set_title(title)
     fig.tight_layout()
