@@ -17,6 +17,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 ROOT = Path(__file__).resolve().parents[1]
+RESPAWN_DELAY_S = 2.0  # launch's respawn_delay takes a number, not a substitution
 
 ARGUMENTS = [
     ("params_file", str(ROOT / "config" / "desktop_cpu.yaml"),
@@ -33,6 +34,7 @@ ARGUMENTS = [
     ("namespace", "", "namespace of all nodes"),
     ("use_sim_time", "false", "follow /clock (replayed bags)"),
     ("log_level", "info", "log level of all nodes: debug, info, warn, error, fatal"),
+    ("respawn", "true", f"restart a node that dies, {RESPAWN_DELAY_S} s later"),
 ]
 
 
@@ -42,7 +44,8 @@ def generate_launch_description() -> LaunchDescription:
     params = LaunchConfiguration("params_file")
     sim = {"use_sim_time": LaunchConfiguration("use_sim_time")}
     common = dict(package="emotion_ros", namespace=LaunchConfiguration("namespace"), output="screen",
-                  arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")])
+                  arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+                  respawn=LaunchConfiguration("respawn"), respawn_delay=RESPAWN_DELAY_S)
     nodes = [
         Node(executable="camera_node", name="camera_node",
              parameters=[params, sim, {"source": LaunchConfiguration("camera_source")}],

@@ -12,7 +12,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from emotion_msgs.msg import Emotion
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import GetParameters, SetParameters
 from sensor_msgs.msg import Image
 
 from emotion_core.audio import encode_pcm
@@ -178,6 +178,31 @@ def set_param(peer: RosPeer, node: str, name: str, value: str):
     return future.result().results[0]
 
 
+def get_param(peer: RosPeer, node: str, name: str):
+    client = peer.node.create_client(GetParameters, f"/{node}/get_parameters")
+    assert client.wait_for_service(timeout_sec=20)
+    future = client.call_async(GetParameters.Request(names=[name]))
+    assert wait_for(future.done, 30)
+    return future.result().values[0]
+
+
+def mismatched_model(model: Path, out: Path) -> Path:
+    """A model whose contract reads fine but names an input the graph does not have: only a
+    full load finds out."""
+    import onnx
+
+    from emotion_core.contract import CONTRACT_KEY, ModelContract, write_onnx_contract
+
+    proto = onnx.load(str(model))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    contract = ModelContract.from_json(meta[CONTRACT_KEY])
+    data = contract.to_dict()
+    data["inputs"] = {**data["inputs"], "face": "no_such_tensor"}
+    write_onnx_contract(proto, ModelContract.from_dict(data))
+    onnx.save(proto, str(out))
+    return out
+
+
 def test_missing_and_corrupt_model_keep_node_running_until_a_good_model_is_set(repo_root, model, tmp_path):
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"this is not an onnx file" * 10)
@@ -190,9 +215,9 @@ def test_missing_and_corrupt_model_keep_node_running_until_a_good_model_is_set(r
         d = latest_diagnostics(diags, "emotion_node")
         assert d["_level"] == "2" and "not found" in d["_message"], d
 
+        # A corrupt file is refused inside the set request, with the reason.
         result = set_param(peer, "emotion_node", "model_path", str(corrupt))
-        assert result.successful
-        assert wait_for(lambda: "cannot load ONNX" in (latest_diagnostics(diags, "emotion_node") or {}).get("_message", ""), 15)
+        assert not result.successful and "cannot load ONNX" in result.reason, result.reason
         assert graph.alive()["emotion_node"]
 
         driver = Driver(peer)
@@ -203,6 +228,46 @@ def test_missing_and_corrupt_model_keep_node_running_until_a_good_model_is_set(r
         assert set_param(peer, "emotion_node", "model_path", str(model)).successful
         assert wait_for(lambda: (latest_diagnostics(diags, "emotion_node") or {}).get("_level") == "0", 20)
         good_cycle(driver, emotions)
+    finally:
+        graph.stop()
+        peer.close()
+
+
+def test_a_model_that_cannot_be_loaded_never_replaces_the_running_one(repo_root, model, tmp_path):
+    peer = RosPeer("model_swap_peer")
+    emotions = peer.listen(Emotion, "/emotion")
+    graph = start(("av_sync_node", "emotion_node"), str(model), peer, repo_root)
+    try:
+        driver = Driver(peer)
+        driver.info()
+        good_cycle(driver, emotions, timeout=40.0)
+
+        # A path that does not exist, an empty path, an unavailable backend: refused at once.
+        for name, value in (("model_path", str(tmp_path / "missing.onnx")), ("model_path", ""),
+                            ("backend", "tensorrt")):
+            result = set_param(peer, "emotion_node", name, value)
+            assert not result.successful and result.reason, (name, value)
+            assert get_param(peer, "emotion_node", name).string_value != value
+        assert get_param(peer, "emotion_node", "model_path").string_value == str(model)
+        good_cycle(driver, emotions)
+
+        # A contract that reads but a graph that disagrees with it: accepted, loaded beside the
+        # running model, found broken, and the parameter goes back; the old model keeps working.
+        broken = mismatched_model(model, tmp_path / "mismatched.onnx")
+        assert set_param(peer, "emotion_node", "model_path", str(broken)).successful
+        assert wait_for(lambda: any("keeping" in line and "no_such_tensor" in line
+                                    for line in graph.logs["emotion_node"]), 30), graph.logs["emotion_node"]
+        assert wait_for(lambda: get_param(peer, "emotion_node", "model_path").string_value == str(model), 10)
+        good_cycle(driver, emotions)
+
+        # A good model given at run time is swapped in.
+        other = write_sample_model(tmp_path / "other.onnx")
+        loads = lambda: sum("model 'sample" in line for line in graph.logs["emotion_node"])  # noqa: E731
+        assert loads() == 1
+        assert set_param(peer, "emotion_node", "model_path", str(other)).successful
+        assert wait_for(lambda: loads() == 2, 30), graph.logs["emotion_node"]
+        good_cycle(driver, emotions)
+        assert graph.alive()["emotion_node"]
     finally:
         graph.stop()
         peer.close()

@@ -1,6 +1,7 @@
 """Shared node plumbing: QoS, stamps, msg <-> numpy, diagnostics, and ``main()``."""
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Callable, Iterable, Optional, Type
 
@@ -114,7 +115,24 @@ OK, WARN, ERROR = 0, 1, 2
 
 
 def run(node_cls: Type[Node], args: Optional[list[str]] = None, threads: int = 2) -> None:
-    """Standard ``main``: spin until Ctrl-C or shutdown, exit quietly."""
+    """Standard ``main``: spin until Ctrl-C, SIGTERM or shutdown, exit quietly (status 0).
+
+    A stop signal raises KeyboardInterrupt wherever the main thread is, also inside rclpy's
+    conversion of a message being taken, which then surfaces as an unrelated RuntimeError
+    ("Unable to convert call argument '0' to Python object"); a callback mid-publish may see
+    "context is invalid". Our handler records the request first, so whatever spin raises once
+    a stop was requested is part of stopping, not a fault.
+    """
+    stopping = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stopping.set()
+        raise KeyboardInterrupt
+
+    # Installed before rclpy.init: rclpy's own handlers (which wake the executor and shut the
+    # context down) chain to these.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     try:
         with rclpy.init(args=args):
             node = node_cls()
@@ -123,6 +141,9 @@ def run(node_cls: Type[Node], args: Optional[list[str]] = None, threads: int = 2
             executor.add_node(node)
             try:
                 executor.spin()
+            except Exception:
+                if not stopping.is_set() and rclpy.ok():
+                    raise
             finally:
                 close = getattr(node, "close", None)
                 if close is not None:
@@ -130,3 +151,6 @@ def run(node_cls: Type[Node], args: Optional[list[str]] = None, threads: int = 2
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not stopping.is_set():
+            raise

@@ -16,11 +16,12 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from emotion_msgs.msg import AudioVisualPair, Emotion
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, RegionOfInterest
 
 from emotion_core.audio import AudioFormatError, decode_pcm
-from emotion_core.backends import BackendError, load_model
-from emotion_core.contract import ContractError
+from emotion_core.backends import BackendError, load_model, tensorrt_available
+from emotion_core.contract import ContractError, read_contract
 from emotion_core.face import create_detector
 from emotion_core.governor import LoadGovernor
 from emotion_core.image import ImageFormatError
@@ -61,13 +62,18 @@ PARAMS = [
     *qos_params(),
 ]
 
+_MODEL_ERRORS = (BackendError, ContractError, ValueError, FileNotFoundError, OSError)
+
 COUNTERS = ["pairs_in", "processed", "dropped", "shed", "bad_images", "bad_audio", "no_model", "errors"]
 
 
 class EmotionNode(Node):
     def __init__(self) -> None:
         super().__init__("emotion_node")
-        self.p = declare(self, PARAMS, self._on_param)
+        self.p = declare(self, PARAMS, self._on_param, self._check_param)
+        self._reverting = False
+        self._reload_lock = threading.Lock()
+        self._model_params = {k: self.p[k] for k in self.MODEL_PARAMS}
         self.counters = Counters(COUNTERS)
         self.recognizer: Optional[EmotionRecognizer] = None
         self.backend_name = ""
@@ -101,28 +107,37 @@ class EmotionNode(Node):
             return ExpressionPublisher(self, "face0")
 
     # -- model ------------------------------------------------------------------------------
+    MODEL_PARAMS = ("model_path", "backend", "force_engine_update", "engine_precision")
+
     def _load_model(self) -> None:
-        path = self.p["model_path"]
-        if not path:
+        """Start-up load: a missing or broken model leaves the node up, reporting ERROR."""
+        if not self.p["model_path"]:
             self.model_error = "no model: set the model_path parameter"
             self.get_logger().error(self.model_error)
             return
         try:
-            backend, contract = load_model(path, self.p["backend"], self.p["intra_op_threads"],
-                                           self.p["engine_precision"], self.p["force_engine_update"])
-            detector = create_detector(self.p["detector"]) if "face" in contract.modalities else None
-            recognizer = EmotionRecognizer(
-                backend, contract, detector, self.p["use_face"], self.p["use_voice"],
-                self.p["vad_threshold_dbfs"], self.p["smoothing_tau_s"])
-            self._warm_up(recognizer)
-        except (BackendError, ContractError, ValueError, FileNotFoundError) as exc:
-            self.model_error = f"cannot use model {path}: {exc}"
+            self._install(self._build_recognizer(self.p))
+        except _MODEL_ERRORS as exc:
+            self.model_error = f"cannot use model {self.p['model_path']}: {exc}"
             self.get_logger().error(self.model_error)
-            return
-        self.recognizer, self.backend_name, self.model_error = recognizer, backend.name, ""
+
+    def _build_recognizer(self, p: dict) -> tuple[EmotionRecognizer, str]:
+        backend, contract = load_model(p["model_path"], p["backend"], p["intra_op_threads"],
+                                       p["engine_precision"], p["force_engine_update"])
+        detector = create_detector(p["detector"]) if "face" in contract.modalities else None
+        recognizer = EmotionRecognizer(backend, contract, detector, p["use_face"], p["use_voice"],
+                                       p["vad_threshold_dbfs"], p["smoothing_tau_s"])
+        self._warm_up(recognizer)
+        return recognizer, backend.name
+
+    def _install(self, built: tuple[EmotionRecognizer, str]) -> None:
+        recognizer, backend_name = built
+        with self._cond:
+            self.recognizer, self.backend_name, self.model_error = recognizer, backend_name, ""
+        contract = recognizer.contract
         self.get_logger().info(
             f"model '{contract.name}' ({', '.join(contract.modalities)}; {len(contract.labels)} classes) "
-            f"on {backend.name}")
+            f"on {backend_name}")
 
     @staticmethod
     def _warm_up(recognizer: EmotionRecognizer) -> None:
@@ -133,14 +148,55 @@ class EmotionNode(Node):
         recognizer.process(image, audio, 16000, 0)
         recognizer.smoother.reset()
 
+    def _check_param(self, name: str, value) -> Optional[str]:
+        """Refuse, inside the set request, a model that cannot be used: missing or unreadable
+        file, no contract, a contract this runtime cannot honour. Cheap (no session, no engine
+        build), so the parameter service answers at once."""
+        if name == "backend":
+            return _backend_problem(value)
+        if name != "model_path":
+            return None
+        if not value:
+            return "model_path must name a model file (an empty value would unload the running model)"
+        try:
+            read_contract(value)
+        except (ContractError, OSError, ValueError) as exc:
+            return f"model_path={value!r} refused: {exc}"
+        return None
+
+    def _reload(self, previous: dict) -> None:
+        """Load the changed model beside the running one and swap only when it works; on
+        failure the running model stays and the parameters go back to what it was built from."""
+        with self._reload_lock:
+            try:
+                built = self._build_recognizer(dict(self.p))
+            except _MODEL_ERRORS as exc:
+                if self.recognizer is None:
+                    self.model_error = f"cannot use model {self.p['model_path']}: {exc}"
+                    self.get_logger().error(self.model_error)
+                    return
+                self.get_logger().error(f"cannot use model {self.p['model_path']}: {exc}; "
+                                        f"keeping {self.recognizer.contract.name}")
+                self._model_params = previous
+                self._reverting = True
+                try:
+                    self.set_parameters([Parameter(k, value=v) for k, v in previous.items()
+                                         if self.p[k] != v])
+                finally:
+                    self._reverting = False
+                return
+            self._install(built)
+
     def _on_param(self, name: str, value) -> None:
         if name == "latency_budget_ms" and self.governor is not None:
             self.governor.budget_ms = value
-        elif name in ("model_path", "backend", "force_engine_update", "engine_precision"):
-            # self.p already holds the new value (params.declare updates it before calling us).
-            with self._cond:
-                self.recognizer = None
-            self._load_model()
+        elif name in self.MODEL_PARAMS:
+            if self._reverting:
+                return
+            previous = dict(self._model_params)
+            self._model_params = {k: self.p[k] for k in self.MODEL_PARAMS}
+            threading.Thread(target=self._reload, args=(previous,), name="model_reload",
+                             daemon=True).start()
         elif self.recognizer is not None:
             if name == "smoothing_tau_s":
                 self.recognizer.smoother.tau_s = value
@@ -288,6 +344,19 @@ class EmotionNode(Node):
             self._cond.notify_all()
         self._worker.join(timeout=5.0)
 
+
+
+def _backend_problem(backend: str) -> Optional[str]:
+    """Why ``backend`` cannot run on this machine, or None."""
+    if backend == "tensorrt" and not tensorrt_available():
+        return "backend=tensorrt refused: TensorRT, cuda-python or a CUDA device is missing here"
+    if backend == "onnxruntime-cuda":
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return ("backend=onnxruntime-cuda refused: this onnxruntime has no CUDAExecutionProvider "
+                    f"(it has {ort.get_available_providers()})")
+    return None
 
 
 def _process_probe():

@@ -76,27 +76,90 @@ def ros_environment(base: Optional[dict[str, str]] = None) -> dict[str, str]:
     return env
 
 
+@dataclass
+class RestartPolicy:
+    """How the runner restarts a node that dies: after ``delay_s``, doubling per consecutive
+    death up to ``max_delay_s``; a node that stayed up ``stable_s`` starts again from
+    ``delay_s``. After ``max_restarts`` consecutive deaths the runner gives up on it."""
+
+    max_restarts: int = 5
+    delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    stable_s: float = 60.0
+
+    def delay(self, consecutive: int) -> float:
+        return min(self.max_delay_s, self.delay_s * 2 ** max(0, consecutive - 1))
+
+
 class Graph:
-    """Running node processes; stops them with SIGINT (clean shutdown), then SIGKILL."""
+    """Running node processes; stops them with SIGINT (clean shutdown), then SIGKILL.
+
+    ``supervise()``, called periodically, restarts nodes that died (``RestartPolicy``) while
+    the others keep running."""
 
     def __init__(self, spec: GraphSpec, env: Optional[dict[str, str]] = None,
-                 extra: Sequence[tuple[str, list[str]]] = (), echo: bool = True) -> None:
+                 extra: Sequence[tuple[str, list[str]]] = (), echo: bool = True,
+                 restart: Optional[RestartPolicy] = None) -> None:
         self.spec = spec
         self.env = ros_environment(env)
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, list[str]] = {}
+        self.restarts: dict[str, int] = {}
+        self.given_up: list[str] = []
+        self.restart_policy = restart or RestartPolicy()
+        self._commands: dict[str, list[str]] = {}
+        self._started_at: dict[str, float] = {}
+        self._consecutive: dict[str, int] = {}
+        self._restart_due: dict[str, float] = {}
         self._extra = list(extra)
         self._echo = echo
 
     def start(self) -> "Graph":
         commands = [(n, self.spec.command(n)) for n in self.spec.nodes] + self._extra
         for name, cmd in commands:
-            proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, bufsize=1)
-            self.procs[name] = proc
+            self._commands[name] = cmd
             self.logs[name] = []
-            threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+            self.restarts[name] = 0
+            self._spawn(name)
         return self
+
+    def _spawn(self, name: str) -> None:
+        proc = subprocess.Popen(self._commands[name], env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.procs[name] = proc
+        self._started_at[name] = time.monotonic()
+        threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+
+    def _say(self, message: str) -> None:
+        print(f"[graph] {message}", file=sys.stderr, flush=True)
+
+    def supervise(self) -> list[str]:
+        """Restart dead nodes whose back-off has passed; returns the nodes given up on."""
+        now = time.monotonic()
+        policy = self.restart_policy
+        for name, proc in self.procs.items():
+            code = proc.poll()
+            if code is None or name in self.given_up:
+                continue
+            if name not in self._restart_due:
+                if now - self._started_at[name] >= policy.stable_s:
+                    self._consecutive[name] = 0
+                self._consecutive[name] = self._consecutive.get(name, 0) + 1
+                if self._consecutive[name] > policy.max_restarts:
+                    self.given_up.append(name)
+                    self._say(f"{name} exited with {code} {policy.max_restarts + 1} times in a row: "
+                              "giving up on it")
+                    continue
+                delay = policy.delay(self._consecutive[name])
+                self._restart_due[name] = now + delay
+                self._say(f"{name} exited with {code}; restarting it in {delay:.1f} s "
+                          f"(restart {self._consecutive[name]} of at most {policy.max_restarts})")
+            elif now >= self._restart_due[name]:
+                del self._restart_due[name]
+                self.restarts[name] += 1
+                self.logs[name].append(f"[graph] restart {self.restarts[name]}")
+                self._spawn(name)
+        return list(self.given_up)
 
     def _pump(self, name: str, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
@@ -152,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--use-sim-time", action="store_true", help="nodes follow /clock")
     p.add_argument("--no-monitor", action="store_true", help="do not print the /emotion table")
     p.add_argument("--quiet-nodes", action="store_true", help="hide the nodes' own log lines")
+    p.add_argument("--no-restart", action="store_true",
+                   help="stop the graph when a node dies instead of restarting it (restarts back "
+                        "off from 1 s to 30 s; after 5 deaths in a row the runner gives up)")
     return p
 
 
@@ -188,9 +254,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         start = time.monotonic()
         while args.duration <= 0 or time.monotonic() - start < args.duration:
-            dead = [n for n, ok in graph.alive().items() if not ok]
-            if dead:
-                print(f"node(s) exited early: {', '.join(dead)}", file=sys.stderr)
+            if args.no_restart:
+                dead = [n for n, ok in graph.alive().items() if not ok]
+                if dead:
+                    print(f"node(s) exited early: {', '.join(dead)}", file=sys.stderr)
+                    break
+            elif graph.supervise():
                 break
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -199,7 +268,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     failed = {n: c for n, c in codes.items() if c not in (0, -signal.SIGINT, 130)}
     if failed:
         print(f"exit codes: {failed}", file=sys.stderr)
-    return 1 if failed else 0
+    restarted = {n: k for n, k in graph.restarts.items() if k}
+    if restarted:
+        print(f"restarts: {restarted}", file=sys.stderr)
+    return 1 if failed or graph.given_up else 0
 
 
 if __name__ == "__main__":

@@ -51,10 +51,14 @@ class Param:
 
 
 def declare(node: Node, params: Sequence[Param],
-            on_change: Optional[Callable[[str, Any], None]] = None) -> dict[str, Any]:
-    """Declare ``params`` on ``node``; returns the effective values.
+            on_change: Optional[Callable[[str, Any], None]] = None,
+            check: Optional[Callable[[str, Any], Optional[str]]] = None) -> dict[str, Any]:
+    """Declare ``params`` on ``node``; returns the effective values (kept current).
 
-    ``on_change(name, value)`` is called for accepted run-time changes of writable parameters.
+    A run-time change is validated first (range, choices, then ``check(name, value)`` which
+    returns why a value cannot be used, or None) and refused with that reason; only accepted
+    changes reach ``on_change(name, value)``, from the post-set callback, so side effects never
+    run for a value that is refused.
     """
     by_name = {p.name: p for p in params}
     values: dict[str, Any] = {}
@@ -76,17 +80,20 @@ def declare(node: Node, params: Sequence[Param],
             spec = by_name.get(change.name)
             if spec is None:
                 continue
-            reason = spec.problem(change.value)
+            reason = spec.problem(change.value) or (check(change.name, change.value) if check else None)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    def apply(changes: list[Parameter]) -> None:
         for change in changes:
             if change.name in by_name:
                 values[change.name] = change.value
                 if on_change is not None:
                     on_change(change.name, change.value)
-        return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(validate)
+    node.add_post_set_parameters_callback(apply)
     return values
 
 
