@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fetch the pinned face-api npm package (MIT; pretrained face detector + expression weights and
-# demo photos) into the cache, once, and check it is the exact tarball the stack was built for.
+# Fetch the pinned face-api npm package (MIT; pretrained face detectors, expression, 68-point
+# landmark and face descriptor weights, and demo photos) into the cache, once, and check it is the
+# exact tarball the stack was built for.
 # The ONNX models are then built from it without torch:
 #   python -m emotion_training.face_api.build --cache .cache/npm --out data/models
 #

@@ -52,3 +52,44 @@ def tiny(models: dict[str, Path]):
     from emotion_core.face import create_detector
 
     return create_detector("tiny", model_path=models["detector"], intra_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def landmarker(models: dict[str, Path]):
+    """The full 68-point landmark net (the default variant)."""
+    from emotion_core.face_landmarks import FaceLandmarker
+
+    return FaceLandmarker(models["landmarks"], intra_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def landmarker_tiny(models: dict[str, Path]):
+    from emotion_core.face_landmarks import FaceLandmarker
+
+    return FaceLandmarker(models["landmarks_tiny"], intra_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def descriptor(models: dict[str, Path]):
+    from emotion_core.face_descriptor import FaceDescriptor
+
+    return FaceDescriptor(models["descriptor"], intra_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def ssd(models: dict[str, Path]):
+    from emotion_core.face import create_detector
+
+    return create_detector("ssd", model_path=models["ssd"], intra_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def demo_faces(demo: tuple[list[Path], dict]) -> list[tuple]:
+    """(photo name, BGR image, hand-checked FaceBoxes) of the six demo photos."""
+    import cv2
+
+    from emotion_core.face import FaceBox
+
+    photos, truth = demo
+    return [(p.name, cv2.imread(str(p)), [FaceBox(*b) for b in truth["photos"][p.name]["faces"]])
+            for p in photos]

@@ -85,11 +85,32 @@ def test_build_cli_needs_no_torch(npm_cache: Path, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "training"), str(ROOT / "src" / "emotion_core")]))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "face_expression.onnx").is_file() and (tmp_path / "face_detector_tiny.onnx").is_file()
+    for name in ("face_expression.onnx", "face_detector_tiny.onnx", "face_detector_ssd.onnx",
+                 "face_landmarks_68.onnx", "face_landmarks_68_tiny.onnx", "face_descriptor.onnx"):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_people_models_metadata_and_shapes(models: dict[str, Path]) -> None:
+    """Landmark and descriptor nets take a dynamic batch and say how to feed them."""
+    import onnxruntime as ort
+
+    for key, size, out_dim, meta_key in (("landmarks", 112, 136, "face_landmarks"),
+                                         ("landmarks_tiny", 112, 136, "face_landmarks"),
+                                         ("descriptor", 150, 128, "face_descriptor")):
+        session = ort.InferenceSession(str(models[key]), providers=["CPUExecutionProvider"])
+        meta = json.loads(session.get_modelmeta().custom_metadata_map[meta_key])
+        assert meta["input_size"] == size and "MIT" in meta["license"] and "1.7.15" in meta["source"]
+        for n in (1, 3):
+            out = session.run(None, {"face": np.full((n, 3, size, size), 128, np.float32)})[0]
+            assert out.shape == (n, out_dim) and np.isfinite(out).all()
+    ssd = ort.InferenceSession(str(models["ssd"]), providers=["CPUExecutionProvider"])
+    meta = json.loads(ssd.get_modelmeta().custom_metadata_map["face_detector"])
+    assert meta["kind"] == "ssd_mobilenetv1" and meta["input_size"] == 512 and meta["iou_threshold"] == 0.5
 
 
 def test_runtime_detector_imports_neither_torch_nor_rclpy() -> None:
-    code = ("import sys, emotion_core.face_onnx, emotion_core.face\n"
+    code = ("import sys, emotion_core.face_onnx, emotion_core.face, emotion_core.face_ssd\n"
+            "import emotion_core.face_landmarks, emotion_core.face_descriptor\n"
             "bad = [m for m in ('torch', 'rclpy', 'emotion_training') if m in sys.modules]\n"
             "sys.exit(f'imported {bad}' if bad else 0)\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src" / "emotion_core"))

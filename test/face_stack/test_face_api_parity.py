@@ -50,7 +50,8 @@ def test_fixture_is_what_it_claims(reference: dict) -> None:
     names, rgb = expression_inputs(FIXTURE_DIR)
     assert reference["inputs"] == names and len(names) == 25  # 4 synthetic + 21 demo faces
     assert reference["versions"]["face-api"] == "1.7.15"
-    assert sum(p.stat().st_size for p in FIXTURE_DIR.iterdir()) < 200_000
+    # Small enough to commit: the landmark, descriptor and SSD sections are rounded.
+    assert sum(p.stat().st_size for p in FIXTURE_DIR.iterdir()) < 400_000
 
 
 def test_onnx_matches_face_api(models: dict[str, Path], inputs: np.ndarray, reference: dict) -> None:

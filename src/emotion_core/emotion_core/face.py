@@ -128,12 +128,18 @@ def create_detector(name: str = "auto", **kwargs) -> FaceDetector:
     - ``tiny``: face-api's tiny face detector in ONNX Runtime (``face_onnx.TinyFaceDetector``;
       model built by scripts/setup.sh). The default: it found 21/21 demo faces against 15/21 for
       Haar, and is ~6x faster at 640x480 (figures: scripts/bench_face_stack.py).
+    - ``ssd``: face-api's SSD MobileNetV1 in ONNX Runtime (``face_ssd.SsdFaceDetector``; built
+      by scripts/setup.sh): the stronger detector, several times slower than ``tiny``.
     - ``haar``: OpenCV's Haar cascade; needs no model file.
     - ``auto``: ``tiny`` when its model file is found, else ``haar`` with a warning, so a
       checkout without the built models still runs.
     """
     if name == "haar":
         return HaarFaceDetector(**kwargs)
+    if name == "ssd":
+        from .face_ssd import SsdFaceDetector
+
+        return SsdFaceDetector(**kwargs)
     if name in ("tiny", "auto"):
         from .face_onnx import TinyFaceDetector
 
@@ -146,4 +152,8 @@ def create_detector(name: str = "auto", **kwargs) -> FaceDetector:
 
             logging.getLogger(__name__).warning("%s; using the Haar cascade instead", exc)
             return HaarFaceDetector()
-    raise ValueError(f"unknown face detector {name!r}; available: ['auto', 'tiny', 'haar']")
+    raise ValueError(f"unknown face detector {name!r}; available: {list(DETECTOR_NAMES)}")
+
+
+#: Names ``create_detector`` accepts.
+DETECTOR_NAMES = ("auto", "tiny", "ssd", "haar")

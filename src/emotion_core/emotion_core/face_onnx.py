@@ -1,8 +1,9 @@
-"""face-api's tiny face detector (a tiny YOLOv2, 190 KB of weights) run by ONNX Runtime.
+"""face-api's tiny face detector (a tiny YOLOv2, 190 KB of weights) run by ONNX Runtime, and
+the helpers the other face-api ONNX models share (model lookup, metadata, face crops).
 
-The ONNX file is built at setup from the npm package (``emotion_training.face_api.build``); it
-carries its anchors and thresholds in its metadata. Pre-processing, box decoding and NMS are here
-in numpy/OpenCV, as face-api does them, so the robot needs neither torch nor TensorFlow.
+The ONNX files are built at setup from the npm package (``emotion_training.face_api.build``);
+each carries its decoding parameters in its metadata. Pre-processing, box decoding and NMS are
+here in numpy/OpenCV, as face-api does them, so the robot needs neither torch nor TensorFlow.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def default_model_path(filename: str = DEFAULT_MODEL_FILE) -> Path:
         if path.is_file():
             return path
     raise FileNotFoundError(
-        f"face detector model {filename} not found in {[str(p.parent) for p in candidates]}: "
+        f"face model {filename} not found in {[str(p.parent) for p in candidates]}: "
         "run scripts/setup.sh (it builds it from the face-api npm package) or pass model_path")
 
 
@@ -49,6 +50,89 @@ def read_metadata(path: Path) -> dict[str, str]:
     except Exception as exc:  # protobuf raises DecodeError and friends for corrupt files
         raise ValueError(f"{path} is not a readable ONNX file: {exc}") from exc
     return {p.key: p.value for p in model.metadata_props}
+
+
+def load_json_metadata(path: Path, key: str, kind_prefix: str | None = None) -> dict:
+    """The JSON metadata entry ``key`` of a face-api ONNX file, checked to exist (and, with
+    ``kind_prefix``, to describe the expected network) so a wrong file fails at load time."""
+    if not path.is_file():
+        raise FileNotFoundError(f"face model not found: {path} (run scripts/setup.sh)")
+    text = read_metadata(path).get(key)
+    if not text:
+        raise ValueError(f"{path} has no '{key}' metadata: build it with "
+                         "python -m emotion_training.face_api.build")
+    meta = json.loads(text)
+    if kind_prefix is not None and not str(meta.get("kind", "")).startswith(kind_prefix):
+        raise ValueError(f"{path} holds a {meta.get('kind')!r} model, expected {kind_prefix!r}")
+    return meta
+
+
+def resize_bilinear_legacy(image: np.ndarray, size: int) -> np.ndarray:
+    """``(h, w, c)`` float -> ``(size, size, c)`` float32, TF's bilinear resize without half-pixel
+    centres (``src = dst * in / out``, edge clamped) in float64 arithmetic, as tfjs computes it:
+    the landmark and descriptor nets then see exactly what face-api feeds them."""
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return image.astype(np.float32, copy=False)
+    src = image.astype(np.float64, copy=False)
+
+    def axis(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.arange(size, dtype=np.float64) * (n / size)
+        lo = np.floor(pos).astype(np.intp)
+        return lo, np.minimum(lo + 1, n - 1), pos - lo
+
+    y0, y1, fy = axis(h)
+    x0, x1, fx = axis(w)
+    fx = fx[None, :, None]
+    top = src[y0][:, x0] + (src[y0][:, x1] - src[y0][:, x0]) * fx
+    bottom = src[y1][:, x0] + (src[y1][:, x1] - src[y1][:, x0]) * fx
+    return (top + (bottom - top) * fy[:, None, None]).astype(np.float32)
+
+
+def face_patch(bgr: np.ndarray, box: FaceBox, size: int) -> tuple[np.ndarray, tuple[float, float, float]] | None:
+    """A face as face-api feeds its landmark and descriptor nets: the box clipped to the image,
+    padded with black to a centred square, resized to ``size``.
+
+    Returns ``(patch, (x0, y0, side))``: the ``(size, size, 3)`` float32 RGB patch (0..255), and
+    the mapping of a point ``p`` relative to the patch (0..1) to image pixels,
+    ``(x0, y0) + p * side`` (face-api's, which centres by half the padding). None when the box
+    does not overlap the image.
+    """
+    img_h, img_w = bgr.shape[:2]
+    x, y = max(int(box.x), 0), max(int(box.y), 0)
+    w = min(int(box.x + box.w) - x, img_w - x)
+    h = min(int(box.y + box.h) - y, img_h - y)
+    if w <= 0 or h <= 0:
+        return None
+    crop = bgr[y:y + h, x:x + w]
+    if crop.ndim == 2:
+        crop = np.repeat(crop[:, :, None], 3, axis=2)
+    side, diff = max(w, h), abs(w - h)
+    after = (diff + 1) // 2  # JS Math.round(diff / 2) goes after the image, the rest before
+    square = np.zeros((side, side, 3), np.float32)
+    if h >= w:
+        square[:, diff - after:diff - after + w] = crop[:, :, ::-1]
+        origin = (x - diff / 2.0, float(y))
+    else:
+        square[diff - after:diff - after + h, :] = crop[:, :, ::-1]
+        origin = (float(x), y - diff / 2.0)
+    return resize_bilinear_legacy(square, size), (origin[0], origin[1], float(side))
+
+
+def face_batch(bgr: np.ndarray, boxes: Sequence[FaceBox], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(N, 3, size, size)`` float32 RGB 0..255 patches of the boxes (black for a box outside
+    the image), ``(N, 3)`` mappings ``(x0, y0, side)`` and an ``(N,)`` validity mask."""
+    batch = np.zeros((len(boxes), 3, size, size), np.float32)
+    mapping = np.zeros((len(boxes), 3), np.float64)
+    valid = np.zeros(len(boxes), bool)
+    for i, box in enumerate(boxes):
+        found = face_patch(bgr, box, size)
+        if found is None:
+            continue
+        patch, mapping[i] = found
+        batch[i] = patch.transpose(2, 0, 1)
+        valid[i] = True
+    return batch, mapping, valid
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -126,14 +210,8 @@ class TinyFaceDetector:
                  score_threshold: float | None = None, iou_threshold: float | None = None,
                  providers: Sequence[str] | None = None, intra_op_threads: int = 0) -> None:
         path = Path(model_path) if model_path else default_model_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"face detector model not found: {path} (run scripts/setup.sh)")
-        meta_text = read_metadata(path).get(DETECTOR_KEY)
-        if not meta_text:
-            raise ValueError(f"{path} has no '{DETECTOR_KEY}' metadata: build it with "
-                             "python -m emotion_training.face_api.build")
+        meta = load_json_metadata(path, DETECTOR_KEY, "tiny_yolov2")
         self._backend = OnnxRuntimeBackend(path, providers, intra_op_threads)
-        meta = json.loads(meta_text)
         self.model_path = path
         self.providers = self._backend.providers
         self._input = meta["input"]

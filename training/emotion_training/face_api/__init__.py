@@ -1,7 +1,8 @@
 """face-api (``@vladmandic/face-api``, MIT) pretrained face networks, read from its npm package.
 
 - ``manifest``: TF.js weights-manifest reader with uint8 dequantisation (numpy only);
-- ``onnx_build`` / ``build``: the default face stack as ONNX, torch-free (run at setup);
+- ``onnx_build`` / ``build``: the face stack as ONNX, torch-free (run at setup): expression net,
+  tiny and SSD face detectors, 68-point landmark nets, 128-d face descriptor net;
 - ``torch_model``: the same FaceExpressionNet in PyTorch, offered to training as a
   face-pretrained backbone (``FaceExpressionBackbone``, ``load_face_api_weights``);
 - ``backbone``: registers it as the ``face_expression_net`` training backbone.

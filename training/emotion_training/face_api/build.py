@@ -1,4 +1,5 @@
-"""Write the default face stack (expression model + face detector) as ONNX, without torch.
+"""Write the face stack as ONNX, without torch: the expression model, the tiny and SSD face
+detectors, the 68-point landmark nets (full and tiny) and the 128-d face descriptor net.
 
     python -m emotion_training.face_api.build --cache .cache/npm --out data/models
 
@@ -16,16 +17,21 @@ import sys
 from pathlib import Path
 
 from .manifest import ManifestError, load_manifest
-from .nets import EXPRESSION_MANIFEST, PACKAGE_VERSION, TINY_MANIFEST
+from .nets import (EXPRESSION_MANIFEST, LANDMARK_MANIFEST, LANDMARK_TINY_MANIFEST, PACKAGE_VERSION,
+                   RECOGNITION_MANIFEST, SSD_MANIFEST, TINY_MANIFEST)
 from .package import TARBALL, package_dir
 
 log = logging.getLogger("emotion_training.face_api.build")
 
 EXPRESSION_ONNX = "face_expression.onnx"
 DETECTOR_ONNX = "face_detector_tiny.onnx"
+SSD_ONNX = "face_detector_ssd.onnx"
+LANDMARKS_ONNX = "face_landmarks_68.onnx"
+LANDMARKS_TINY_ONNX = "face_landmarks_68_tiny.onnx"
+DESCRIPTOR_ONNX = "face_descriptor.onnx"
 STAMP = "face_api.stamp.json"
 #: Bump when the graphs or their metadata change, so existing outputs are rebuilt.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 
 
 def _stamp(cache: Path) -> dict:
@@ -46,10 +52,21 @@ def _save(model, path: Path) -> None:
 
 def build(cache: str | Path, out: str | Path, force: bool = False) -> dict[str, Path]:
     """Build the ONNX files into ``out`` unless they are up to date; returns their paths."""
-    from .onnx_build import build_expression_onnx, build_tiny_detector_onnx
+    from .onnx_build import (build_expression_onnx, build_landmark_onnx, build_recognition_onnx,
+                             build_ssd_onnx, build_tiny_detector_onnx)
 
     cache, out = Path(cache), Path(out)
-    paths = {"expression": out / EXPRESSION_ONNX, "detector": out / DETECTOR_ONNX}
+    #: name -> (output file, manifest, graph builder)
+    targets = {
+        "expression": (EXPRESSION_ONNX, EXPRESSION_MANIFEST, build_expression_onnx),
+        "detector": (DETECTOR_ONNX, TINY_MANIFEST, build_tiny_detector_onnx),
+        "ssd": (SSD_ONNX, SSD_MANIFEST, build_ssd_onnx),
+        "landmarks": (LANDMARKS_ONNX, LANDMARK_MANIFEST, build_landmark_onnx),
+        "landmarks_tiny": (LANDMARKS_TINY_ONNX, LANDMARK_TINY_MANIFEST,
+                           lambda w: build_landmark_onnx(w, tiny=True)),
+        "descriptor": (DESCRIPTOR_ONNX, RECOGNITION_MANIFEST, build_recognition_onnx),
+    }
+    paths = {name: out / file for name, (file, _, _) in targets.items()}
     stamp_path = out / STAMP
     pkg = package_dir(cache)  # raises with the fetch command when the tarball is missing
     stamp = _stamp(cache)
@@ -58,8 +75,8 @@ def build(cache: str | Path, out: str | Path, force: bool = False) -> dict[str, 
         log.info("face stack up to date in %s", out)
         return paths
     out.mkdir(parents=True, exist_ok=True)
-    _save(build_expression_onnx(load_manifest(pkg / "model" / EXPRESSION_MANIFEST)), paths["expression"])
-    _save(build_tiny_detector_onnx(load_manifest(pkg / "model" / TINY_MANIFEST)), paths["detector"])
+    for name, (_, manifest, builder) in targets.items():
+        _save(builder(load_manifest(pkg / "model" / manifest)), paths[name])
     stamp_path.write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     for path in paths.values():
         log.info("wrote %s (%.0f KB)", path, path.stat().st_size / 1024)
@@ -67,8 +84,8 @@ def build(cache: str | Path, out: str | Path, force: bool = False) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build face-api's expression net and tiny face "
-                                                 "detector as ONNX (no torch needed).")
+    parser = argparse.ArgumentParser(description="Build face-api's expression, face detector, "
+                                                 "landmark and descriptor nets as ONNX (no torch needed).")
     parser.add_argument("--cache", type=Path, default=Path(".cache/npm"),
                         help="folder holding the npm tarball (scripts/fetch_face_api.sh)")
     parser.add_argument("--out", type=Path, default=Path("data/models"))
@@ -81,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 1
     for name, path in paths.items():
-        print(f"{name:10s} {path}")
+        print(f"{name:14s} {path}")
     return 0
 
 

@@ -10,18 +10,17 @@ import tarfile
 from pathlib import Path
 
 from .manifest import ManifestError
-from .nets import EXPRESSION_MANIFEST, PACKAGE_NAME, PACKAGE_VERSION, TINY_MANIFEST
+from .nets import (EXPRESSION_MANIFEST, LANDMARK_MANIFEST, LANDMARK_TINY_MANIFEST, PACKAGE_NAME,
+                   PACKAGE_VERSION, RECOGNITION_MANIFEST, SSD_MANIFEST, TINY_MANIFEST)
 
 TARBALL = f"vladmandic-face-api-{PACKAGE_VERSION}.tgz"
 DEMO_PHOTOS = tuple(f"demo/sample{i}.jpg" for i in range(1, 7))
 #: Members of the tarball (below ``package/``) the build, the tests and the benchmark use.
-NEEDED = (
-    "LICENSE", "package.json",
-    EXPRESSION_MANIFEST, "face_expression_model.bin",
-    TINY_MANIFEST, "tiny_face_detector_model.bin",
-) + DEMO_PHOTOS
-_MODEL_FILES = {EXPRESSION_MANIFEST, "face_expression_model.bin", TINY_MANIFEST,
-                "tiny_face_detector_model.bin"}
+MANIFESTS = (EXPRESSION_MANIFEST, TINY_MANIFEST, LANDMARK_MANIFEST, LANDMARK_TINY_MANIFEST,
+             RECOGNITION_MANIFEST, SSD_MANIFEST)
+#: Each manifest and its one weights shard (``x-weights_manifest.json`` -> ``x.bin``).
+_MODEL_FILES = set(MANIFESTS) | {m.replace("-weights_manifest.json", ".bin") for m in MANIFESTS}
+NEEDED = ("LICENSE", "package.json") + tuple(sorted(_MODEL_FILES)) + DEMO_PHOTOS
 FETCH_HINT = "run scripts/setup.sh (or scripts/fetch_face_api.sh) to fetch it with npm"
 
 

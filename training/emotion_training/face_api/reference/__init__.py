@@ -5,7 +5,12 @@ Files in ``test/fixtures/face_api/``:
 - ``faces.png``: the 21 demo faces, square crops at 56x56 in a 7x3 mosaic (lossless, so the
   pixels are exact everywhere); each becomes a 112x112 input by 2x pixel repetition;
 - ``reference.json``: face-api's logits and probabilities on those inputs and on a few synthetic
-  ones, and its tiny face detector's boxes on the demo photos at several input sizes;
+  ones, and its tiny face detector's boxes on the demo photos at several input sizes; the raw
+  outputs of both 68-landmark nets on the same 112x112 inputs and of the recognition net on
+  150x150 versions of them (``recognition_inputs``); the SSD detector's boxes on the demo photos;
+  and the library's own pipeline on the hand-checked demo faces (landmarks of both nets in image
+  pixels, the aligned box, the descriptor). New sections are rounded (6 decimals for net
+  outputs, 3 for pixels) to keep the fixture small;
 - ``demo_faces.json``: the hand-checked face boxes (see ``emotion_training.face_api.demo``).
 
 Regenerate with ``python -m emotion_training.face_api.reference`` (needs node + npm).
@@ -57,6 +62,20 @@ def expression_inputs(fixture_dir: str | Path) -> tuple[list[str], np.ndarray]:
     faces = face_tiles(fixture_dir).repeat(INPUT_SIZE // TILE, axis=1).repeat(INPUT_SIZE // TILE, axis=2)
     names = [f"synthetic{i}" for i in range(N_SYNTHETIC)] + [f"face{i:02d}" for i in range(len(faces))]
     return names, np.concatenate([synthetic_inputs(), faces])
+
+
+RECOGNITION_SIZE = 150
+
+
+def recognition_inputs(fixture_dir: str | Path) -> tuple[list[str], np.ndarray]:
+    """Names and ``(N, 150, 150, 3)`` uint8 RGB inputs of the recognition net: the synthetic
+    patterns at 150 px and the face tiles enlarged by nearest-neighbour index mapping (exact,
+    so both sides see the same pixels without a resize)."""
+    tiles = face_tiles(fixture_dir)
+    idx = np.arange(RECOGNITION_SIZE) * TILE // RECOGNITION_SIZE
+    faces = tiles[:, idx][:, :, idx]
+    names = [f"synthetic{i}" for i in range(N_SYNTHETIC)] + [f"face{i:02d}" for i in range(len(faces))]
+    return names, np.concatenate([synthetic_inputs(RECOGNITION_SIZE), faces])
 
 
 def load_reference(fixture_dir: str | Path) -> dict:

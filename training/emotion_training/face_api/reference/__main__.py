@@ -19,11 +19,13 @@ import numpy as np
 
 from ..nets import PACKAGE_VERSION
 from ..package import TARBALL, demo_photos, package_dir
-from . import FACES_PNG, GROUND_TRUTH_JSON, MOSAIC_COLUMNS, REFERENCE_JSON, TILE, expression_inputs
+from . import (FACES_PNG, GROUND_TRUTH_JSON, MOSAIC_COLUMNS, REFERENCE_JSON, TILE, expression_inputs,
+               recognition_inputs)
 
 TFJS_VERSION = "4.22.0"
 DETECTOR_SIZES = (224, 320, 416, 512, 608)
 SCORE_THRESHOLD = 0.5
+SSD_MIN_CONFIDENCES = (0.3, 0.5)
 SCRIPT = Path(__file__).with_name("record_reference.js")
 
 
@@ -72,6 +74,9 @@ def write_job(cache: Path, fixture_dir: Path, job_dir: Path) -> Path:
     job_dir.mkdir(parents=True, exist_ok=True)
     names, inputs = expression_inputs(fixture_dir)
     inputs.astype("<f4").tofile(job_dir / "expression.f32")
+    _, faces150 = recognition_inputs(fixture_dir)
+    faces150.astype("<f4").tofile(job_dir / "recognition.f32")
+    truth = json.loads((fixture_dir / GROUND_TRUTH_JSON).read_text())["photos"]
     photos = []
     for photo in demo_photos(cache):
         rgb = np.ascontiguousarray(cv2.imread(str(photo))[:, :, ::-1])
@@ -84,10 +89,23 @@ def write_job(cache: Path, fixture_dir: Path, job_dir: Path) -> Path:
         "expression": {"file": "expression.f32", "count": len(names), "size": inputs.shape[1]},
         "detector": {"input_sizes": list(DETECTOR_SIZES), "score_threshold": SCORE_THRESHOLD,
                      "photos": photos},
+        "landmarks": {"file": "expression.f32", "count": len(names), "size": inputs.shape[1]},
+        "recognition": {"file": "recognition.f32", "count": len(faces150), "size": faces150.shape[1]},
+        "ssd": {"min_confidences": list(SSD_MIN_CONFIDENCES)},
+        "faces": {p["name"]: truth[p["name"]]["faces"] for p in photos},
     }
     path = job_dir / "job.json"
     path.write_text(json.dumps(job, indent=1))
     return path
+
+
+def rounded(value, digits: int):
+    """Nested lists of floats rounded to ``digits`` decimals (keeps the fixture small)."""
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    return round(value, digits) if isinstance(value, float) else value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         "inputs": names,
         "expression": recorded["expression"],
         "detector": {"score_threshold": SCORE_THRESHOLD, "photos": recorded["detector"]},
+        "landmarks": rounded(recorded["landmarks"], 6),
+        "descriptor": rounded(recorded["descriptor"], 6),
+        "ssd": {"photos": rounded(recorded["ssd"], 3)},
+        "faces": {photo: [{"landmarks": rounded(f["landmarks"], 3),
+                           "landmarks_tiny": rounded(f["landmarks_tiny"], 3),
+                           "aligned_box": f["aligned_box"],
+                           "descriptor": rounded(f["descriptor"], 6)} for f in found]
+                  for photo, found in recorded["faces"].items()},
     }
     out = args.fixture_dir / REFERENCE_JSON
     out.write_text(json.dumps(reference, separators=(",", ":")) + "\n")
