@@ -3,13 +3,16 @@
 
     .venv/bin/python scripts/bench_face_stack.py [--models data/models] [--repeat 10] [--threads 0]
 
-Prints three tables:
-1. face detectors: recall on the 21 hand-checked faces of face-api's demo photos (full size),
-   false positives, and ms per 640x480 frame;
+Prints four tables:
+1. face detectors (Haar, tiny at several input sizes, SSD MobileNetV1): recall on the 21
+   hand-checked faces of face-api's demo photos (full size), false positives, and ms per
+   640x480 frame;
 2. the expression net: ms per face at batch 1 and batch 8, per backend (ONNX Runtime CPU, CUDA
    when present, a TensorRT engine given with --engine, and the PyTorch module when torch is
    installed, for reference);
-3. ``EmotionRecognizer.process`` (what the emotion node runs per frame) per backend x detector.
+3. the people nets (68-point landmarks, full and tiny; 128-d descriptor): ms per face at batch
+   1 and 4, crop and pre-processing included, as ``FaceLandmarker`` / ``FaceDescriptor`` run;
+4. ``EmotionRecognizer.process`` (what the emotion node runs per frame) per backend x detector.
 """
 from __future__ import annotations
 
@@ -29,7 +32,10 @@ for extra in (ROOT / "training", ROOT / "src" / "emotion_core"):
 
 from emotion_core.backends import load_model, tensorrt_available  # noqa: E402
 from emotion_core.face import FaceDetector, HaarFaceDetector, face_tensor  # noqa: E402
+from emotion_core.face_descriptor import FaceDescriptor  # noqa: E402
+from emotion_core.face_landmarks import FaceLandmarker  # noqa: E402
 from emotion_core.face_onnx import TinyFaceDetector  # noqa: E402
+from emotion_core.face_ssd import SsdFaceDetector  # noqa: E402
 from emotion_core.recognizer import EmotionRecognizer  # noqa: E402
 from emotion_training.face_api.demo import demo_recall, load_ground_truth  # noqa: E402
 from emotion_training.face_api.package import demo_photos  # noqa: E402
@@ -89,7 +95,33 @@ def detectors(models: Path, threads: int) -> dict[str, FaceDetector]:
             name = f"tiny@{size}" + ("" if label.endswith("cpu") else " cuda")
             found[name] = TinyFaceDetector(models / "face_detector_tiny.onnx", input_size=size,
                                            providers=providers, intra_op_threads=threads)
+        found["ssd@512" + ("" if label.endswith("cpu") else " cuda")] = SsdFaceDetector(
+            models / "face_detector_ssd.onnx", providers=providers, intra_op_threads=threads)
     return found
+
+
+def people_rows(models: Path, frames: list[np.ndarray], finder: FaceDetector, threads: int,
+                repeat: int) -> list[list[str]]:
+    """ms per face of the landmark nets and the descriptor at batch 1 and 4 (4 faces of one
+    frame, or the largest face repeated), pre-processing included, per ONNX Runtime provider."""
+    frame = max(frames, key=lambda f: len(finder.detect(f)))
+    faces = finder.detect(frame)
+    four = (faces * 4)[:4]
+    rows = []
+    for label, providers in onnx_providers():
+        nets: dict[str, Callable[[list], object]] = {}
+        for variant in ("full", "tiny"):
+            lm = FaceLandmarker(models / ("face_landmarks_68.onnx" if variant == "full" else
+                                          "face_landmarks_68_tiny.onnx"), providers=providers,
+                                intra_op_threads=threads)
+            nets[f"landmarks {variant}"] = lambda boxes, lm=lm: lm.landmarks(frame, boxes)
+        desc = FaceDescriptor(models / "face_descriptor.onnx", providers=providers, intra_op_threads=threads)
+        nets["descriptor"] = lambda boxes: desc.embed(frame, boxes)
+        for name, run in nets.items():
+            b1 = timed(lambda: run(four[:1]), repeat * 6)
+            b4 = timed(lambda: run(four), repeat * 2)
+            rows.append([label, name, f"{b1[0]:.2f}", f"{b1[2]:.2f}", f"{b4[0] / 4:.2f}", f"{b4[2] / 4:.2f}"])
+    return rows
 
 
 def expression_backends(models: Path, engine: Path | None, threads: int) -> dict[str, object]:
@@ -174,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
                 "640x480), false positives, ms per 640x480 frame",
                 ["detector", "full", "false pos", "640x480", "false pos", "ms median", "ms p90", "ms min"], rows)
 
+    print_table("People nets (ms per face, 640x480 frame; crop + pre-processing included)",
+                ["backend", "net", "batch 1", "batch 1 min", "batch 4", "batch 4 min"],
+                people_rows(args.models, frames, dets["tiny@416"], args.threads, args.repeat))
+
     contract = load_model(args.models / "face_expression.onnx")[1]
     face = contract.face
     assert face is not None
@@ -200,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(backend, str):
             skipped.append([name, "-", backend, "", "", "", ""])
             continue
-        for det_name in ("haar", "tiny@416"):
+        for det_name in ("haar", "tiny@416", "ssd@512"):
             recognizers[f"{name} {det_name}"] = EmotionRecognizer(
                 backend, contract, dets[det_name])  # type: ignore[arg-type]
     clock = {"stamp": 0}

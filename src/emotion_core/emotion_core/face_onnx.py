@@ -68,25 +68,28 @@ def load_json_metadata(path: Path, key: str, kind_prefix: str | None = None) -> 
 
 
 def resize_bilinear_legacy(image: np.ndarray, size: int) -> np.ndarray:
-    """``(h, w, c)`` float -> ``(size, size, c)`` float32, TF's bilinear resize without half-pixel
-    centres (``src = dst * in / out``, edge clamped) in float64 arithmetic, as tfjs computes it:
-    the landmark and descriptor nets then see exactly what face-api feeds them."""
+    """``(h, w, c)`` float -> ``(size, size, c)`` float32 with tfjs's bilinear resize without
+    half-pixel centres (``src = dst * in / out``, edge clamped; ``top = a + (b - a) * fx``, then
+    ``top + (bottom - top) * fy``), so the landmark and descriptor nets see what face-api feeds
+    them (to ~1e-4 of a grey level: float32 here, JS doubles there). Separable: each source row
+    is interpolated across once, then rows are blended; OpenCV's resize would use half-pixel
+    centres and its warps quantise positions to 1/32 pixel."""
     h, w = image.shape[:2]
+    src = image.astype(np.float32, copy=False)
     if (h, w) == (size, size):
-        return image.astype(np.float32, copy=False)
-    src = image.astype(np.float64, copy=False)
+        return src
 
     def axis(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pos = np.arange(size, dtype=np.float64) * (n / size)
         lo = np.floor(pos).astype(np.intp)
-        return lo, np.minimum(lo + 1, n - 1), pos - lo
+        return lo, np.minimum(lo + 1, n - 1), (pos - lo).astype(np.float32)
 
     y0, y1, fy = axis(h)
     x0, x1, fx = axis(w)
-    fx = fx[None, :, None]
-    top = src[y0][:, x0] + (src[y0][:, x1] - src[y0][:, x0]) * fx
-    bottom = src[y1][:, x0] + (src[y1][:, x1] - src[y1][:, x0]) * fx
-    return (top + (bottom - top) * fy[:, None, None]).astype(np.float32)
+    left = src[:, x0]
+    rows = left + (src[:, x1] - left) * fx[None, :, None]  # (h, size, c)
+    top = rows[y0]
+    return top + (rows[y1] - top) * fy[:, None, None]
 
 
 def face_patch(bgr: np.ndarray, box: FaceBox, size: int) -> tuple[np.ndarray, tuple[float, float, float]] | None:
