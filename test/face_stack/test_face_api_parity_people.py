@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -73,7 +72,7 @@ def test_landmark_nets_match_face_api(variant: str, models: dict[str, Path], ref
 
 
 def test_recognition_net_matches_face_api(descriptor: FaceDescriptor, reference: dict) -> None:
-    names, rgb = recognition_inputs(FIXTURE_DIR)
+    _, rgb = recognition_inputs(FIXTURE_DIR)
     assert rgb.shape == (25, 150, 150, 3)
     ours = descriptor.run_net(nchw(rgb))
     theirs = np.asarray(reference["descriptor"])
