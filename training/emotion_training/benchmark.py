@@ -1,11 +1,13 @@
 """Training throughput and inference latency of model profiles, side by side (eager PyTorch).
 
-    python training/benchmark.py                      # EfficientNet-B0 vs MobileNetV3, CPU
+    python training/benchmark.py                      # the RAVDESS profiles, CPU
     python training/benchmark.py --device cuda --configs training/configs/*.yaml
 
-Inputs are random tensors of each profile's contract shapes, so the numbers measure the model
-(forward + backward + AdamW step for training; forward at batch 1, one face per call as on the
-robot, for inference), not the data pipeline. Random init: no weights are downloaded.
+Prints one column per profile: training samples/s and ms per step (forward + backward + AdamW
+step at the profile's batch, or ``--batch``), and inference ms per sample at batch 1 (one face
+per call, as on the robot). Inputs are random tensors of each profile's contract shapes, so the
+numbers measure the model, not the data pipeline (the training progress bar and run summary
+give the end-to-end figure). Random init: no weights are read or downloaded.
 """
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from .engine import fusion_loss
 from .models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIGS = (ROOT / "configs" / "ravdess_efficientnet_b0.yaml",
-                   ROOT / "configs" / "ravdess_mobilenetv3.yaml")
+DEFAULT_CONFIGS = (ROOT / "configs" / "ravdess_face_expression_net.yaml",
+                   ROOT / "configs" / "ravdess_mobilenetv3.yaml",
+                   ROOT / "configs" / "ravdess_efficientnet_b0.yaml")
 
 
 def _sync(device: torch.device) -> None:
@@ -33,7 +36,9 @@ def _sync(device: torch.device) -> None:
 
 def bench_profile(config: str | Path, device: torch.device, batch: int = 8, steps: int = 5,
                   warmup: int = 2, runs: int = 20) -> dict[str, Any]:
+    """One profile's training throughput and inference latency (``batch`` 0: the config's)."""
     cfg = load_config(config, ["model.weights=null", "model.backbone_checkpoint=null"])
+    batch = batch or cfg.train.batch_size
     spec = cfg.audio.spec(normalised=False)
     model = create_model(cfg.model, spec.n_mels, 8).to(device)
     params = sum(p.numel() for p in model.parameters())
@@ -57,7 +62,8 @@ def bench_profile(config: str | Path, device: torch.device, batch: int = 8, step
         loss.backward()
         optimizer.step()
     _sync(device)
-    train_sps = batch * steps / (time.perf_counter() - tic)
+    train_s = time.perf_counter() - tic
+    train_sps = batch * steps / train_s
 
     model.eval()
     one = inputs(1)
@@ -73,7 +79,8 @@ def bench_profile(config: str | Path, device: torch.device, batch: int = 8, step
     times.sort()
     return {"profile": cfg.name, "backbone": cfg.model.backbone, "face_px": cfg.face.size,
             "audio": f"{spec.n_mels}x{spec.frames}", "params_m": params / 1e6,
-            "train_samples_per_s": train_sps, "train_batch": batch,
+            "train_samples_per_s": train_sps, "train_ms_per_step": 1e3 * train_s / steps,
+            "train_batch": batch,
             "infer_ms_per_sample_p50": 1e3 * times[len(times) // 2],
             "infer_ms_per_sample_mean": 1e3 * sum(times) / len(times)}
 
@@ -86,12 +93,21 @@ def run(configs: Sequence[str | Path] = DEFAULT_CONFIGS, device: str = "cpu", th
     return [bench_profile(c, dev, **kwargs) for c in configs]
 
 
+#: Rows of the side-by-side table: (label, row key, format).
+TABLE_ROWS = (("backbone", "backbone", "{}"), ("face px", "face_px", "{}"),
+              ("audio (mels x frames)", "audio", "{}"), ("parameters (M)", "params_m", "{:.2f}"),
+              ("train batch", "train_batch", "{}"),
+              ("**train samples/s**", "train_samples_per_s", "{:.1f}"),
+              ("**train ms per step**", "train_ms_per_step", "{:.0f}"),
+              ("infer ms/sample, batch 1 (p50)", "infer_ms_per_sample_p50", "{:.1f}"))
+
+
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    head = "| profile | backbone | face px | params (M) | train samples/s | infer ms/sample (p50) |"
-    lines = [head, "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['profile']} | {r['backbone']} | {r['face_px']} | {r['params_m']:.2f} | "
-                     f"{r['train_samples_per_s']:.1f} | {r['infer_ms_per_sample_p50']:.1f} |")
+    """Markdown table with one column per profile, so the profiles read side by side."""
+    lines = ["| | " + " | ".join(r["profile"] for r in rows) + " |",
+             "|---|" + "---|" * len(rows)]
+    for label, key, fmt in TABLE_ROWS:
+        lines.append(f"| {label} | " + " | ".join(fmt.format(r[key]) for r in rows) + " |")
     return "\n".join(lines)
 
 
@@ -100,13 +116,14 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument("--configs", nargs="+", default=[str(c) for c in DEFAULT_CONFIGS])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    parser.add_argument("--batch", type=int, default=8, help="training batch")
+    parser.add_argument("--batch", type=int, default=0, help="training batch (0: each config's)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps")
     parser.add_argument("--runs", type=int, default=20, help="timed inference calls")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)
     rows = run(args.configs, args.device, args.threads, batch=args.batch, steps=args.steps, runs=args.runs)
-    print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
+    print(f"device {args.device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(format_table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
-from emotion_core.contract import AudioSpec, FaceSpec
+from emotion_core.contract import AudioSpec, ContractError, FaceSpec
+from emotion_core.labels import LABEL_SETS
 
 
 _AUDIO = AudioSpec()
@@ -54,6 +58,12 @@ class DataConfig:
     face_detector: str = "auto"
     #: RAVDESS: use speech (``speech``), song (``song``) or both (``all``) recordings.
     ravdess_channel: str = "speech"
+    #: What prepare feeds when the detector finds no face in a frame: ``none`` (the window is
+    #: face-absent, as on the robot) or ``centre`` (a centred square crop; only for corpora
+    #: whose faces are centred in the frame, such as RAVDESS). Off by default.
+    face_fallback: str = "none"
+    #: Side of the ``centre`` crop as a share of the frame's shorter side.
+    face_fallback_size: float = 0.6
     split: SplitConfig = field(default_factory=SplitConfig)
     num_workers: int = 2
 
@@ -117,8 +127,14 @@ class AudioModelConfig:
 class ModelConfig:
     #: Image backbone registry name (``emotion_training.models.list_backbones()``).
     backbone: str = "efficientnet_b0"
-    #: torchvision weights enum name (``DEFAULT``, ``IMAGENET1K_V1``) or null for random init.
+    #: Pretrained weights: a torchvision weights enum name (``DEFAULT``, ``IMAGENET1K_V1``; read
+    #: from the torch hub cache), ``DEFAULT`` for face_expression_net (face-api's weights from
+    #: the npm cache), a local file path, or null for random init.
     weights: Optional[str] = None
+    #: Let torchvision download named weights that are not in the torch hub cache. Off: a run
+    #: never reaches the network, and a missing file stops it before any work, saying how to
+    #: provide it.
+    allow_download: bool = False
     #: Local state-dict checkpoint for the backbone (offline alternative to ``weights``).
     backbone_checkpoint: Optional[str] = None
     se_reduction: int = 8
@@ -195,21 +211,75 @@ class Config:
         return path
 
 
+def _unknown_key_message(unknown: Sequence[str], valid: Sequence[str], where: str) -> str:
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, valid, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"unknown key(s) {', '.join(hints)} in {where or 'config'}; valid: {sorted(valid)}"
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(hint))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(hint)[0])}"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against a field's annotation (ints and numeric strings such as YAML's
+    ``1e-3`` are accepted where a float is wanted), so a wrong type fails at load, not mid-run."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where) if len(inner) == 1 else value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected {_type_name(hint)}, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint in (str, bool):
+        if isinstance(value, hint):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{where}: expected {_type_name(hint)}, got {value!r}")
+
+
 def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    """Recursively build dataclass ``cls`` from a mapping, refusing unknown keys."""
+    """Recursively build dataclass ``cls`` from a mapping, refusing unknown keys (with the
+    closest valid key) and values of the wrong type."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where or 'config'} must be a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in {where or 'config'}; valid: {sorted(fields)}")
+        raise ConfigError(_unknown_key_message(unknown, list(fields), where))
     kwargs = {}
     for name, value in data.items():
         default = getattr(cls(), name)
+        key = f"{where}.{name}".lstrip(".")
         if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value or {}, f"{where}.{name}".lstrip("."))
+            kwargs[name] = _build(type(default), value or {}, key)
         else:
-            kwargs[name] = value
+            kwargs[name] = _coerce(value, hints[name], key)
     return cls(**kwargs)
 
 
@@ -264,21 +334,133 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
     return validate(_build(Config, data, ""))
 
 
+DATASETS = ("ravdess", "cremad", "manifest")
+RAVDESS_CHANNELS = ("speech", "song", "all")
+FACE_FALLBACK_DETECTORS = ("auto", "tiny", "haar")
+
+
+def face_detectors() -> tuple[str, ...]:
+    """The runtime's detector names (``emotion_core.face``), so training accepts what the robot has."""
+    from emotion_core import face
+
+    return tuple(getattr(face, "DETECTOR_NAMES", FACE_FALLBACK_DETECTORS))
+
+
+FACE_FALLBACKS = ("none", "centre")
+
+
+def _choice(value: Any, choices: Sequence[Any], key: str) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{key} {value!r} is not a valid choice{hint}; valid: {list(choices)}")
+
+
+def _within(value: float, key: str, low: Optional[float] = None, high: Optional[float] = None,
+            low_open: bool = False, high_open: bool = False) -> None:
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+        raise ConfigError(f"{key} {value!r} is out of range: must be {' and '.join(x for x in (lo, hi) if x)}")
+
+
+def _pair(values: Sequence[float], key: str, low: Optional[float] = None) -> None:
+    if len(values) != 2 or values[0] > values[1]:
+        raise ConfigError(f"{key} {list(values)} must be [low, high] with low <= high")
+    if low is not None:
+        _within(values[0], key, low)
+
+
 def validate(cfg: Config) -> Config:
-    if cfg.data.dataset not in ("ravdess", "cremad", "manifest"):
-        raise ConfigError(f"data.dataset {cfg.data.dataset!r}: use ravdess, cremad or manifest")
-    if cfg.data.split.protocol not in ("fixed", "kfold"):
-        raise ConfigError(f"data.split.protocol {cfg.data.split.protocol!r}: use fixed or kfold")
-    if cfg.data.windows_per_clip < 1:
-        raise ConfigError("data.windows_per_clip must be >= 1")
-    bad = set(cfg.model.modalities) - {"face", "audio"}
-    if bad or not cfg.model.modalities:
-        raise ConfigError(f"model.modalities {cfg.model.modalities}: a non-empty subset of face, audio")
-    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
-        raise ConfigError("train.epochs and train.batch_size must be >= 1")
-    cfg.face.spec().validate()
-    cfg.audio.spec(normalised=False).validate()
+    """Every value's choice or range, with the valid ones in the message. Pure (no file or
+    network access: a checkpoint's config validates on any machine); ``preflight.check_run``
+    checks what a run needs from the machine (data, weights)."""
+    d, sp, m, a, t = cfg.data, cfg.data.split, cfg.model, cfg.augment, cfg.train
+    _choice(d.dataset, DATASETS, "data.dataset")
+    _choice(d.label_set, sorted(LABEL_SETS), "data.label_set")
+    _choice(d.ravdess_channel, RAVDESS_CHANNELS, "data.ravdess_channel")
+    _choice(d.face_detector, face_detectors(), "data.face_detector")
+    if d.face_fallback == "center":
+        d.face_fallback = "centre"
+    _choice(d.face_fallback, FACE_FALLBACKS, "data.face_fallback")
+    _within(d.face_fallback_size, "data.face_fallback_size", 0.0, 1.0, low_open=True)
+    _within(d.windows_per_clip, "data.windows_per_clip", 1)
+    _within(d.num_workers, "data.num_workers", 0)
+    if not str(d.root).strip():
+        raise ConfigError("data.root is empty: give the dataset folder (--data-root)")
+    _choice(sp.protocol, ("fixed", "kfold"), "data.split.protocol")
+    if sp.protocol == "kfold":
+        _within(sp.folds, "data.split.folds", 2)
+        _within(sp.fold, "data.split.fold", 0, sp.folds - 1)
+        _within(sp.val_folds, "data.split.val_folds", 0, sp.folds - 2)
+    else:
+        both = set(sp.test_speakers) & set(sp.val_speakers)
+        if both:
+            raise ConfigError(f"data.split: speakers {sorted(both)} are both test and validation speakers")
+    from .models.backbones import list_backbones  # torch: imported only when validating
+
+    _choice(m.backbone, list_backbones(), "model.backbone")
+    if m.weights is not None and not str(m.weights).strip():
+        raise ConfigError("model.weights is empty: give a weights name, a file path, or null")
+    _within(m.se_reduction, "model.se_reduction", 1)
+    if m.bn_momentum is not None:
+        _within(m.bn_momentum, "model.bn_momentum", 0.0, 1.0, low_open=True)
+    _within(m.embed_dim, "model.embed_dim", 1)
+    _within(m.dropout, "model.dropout", 0.0, 1.0, high_open=True)
+    if not m.audio.channels or min(m.audio.channels) < 1:
+        raise ConfigError(f"model.audio.channels {m.audio.channels}: a non-empty list of positive widths")
+    _within(m.audio.lstm_hidden, "model.audio.lstm_hidden", 1)
+    _within(m.audio.lstm_layers, "model.audio.lstm_layers", 1)
+    bad = set(m.modalities) - {"face", "audio"}
+    if bad or not m.modalities:
+        raise ConfigError(f"model.modalities {m.modalities}: a non-empty subset of ['face', 'audio']")
+    for key in ("noise_p", "specaug_p", "flip_p"):
+        _within(getattr(a, key), f"augment.{key}", 0.0, 1.0)
+    _within(a.modality_dropout, "augment.modality_dropout", 0.0, 1.0, high_open=True)
+    _pair(a.snr_db, "augment.snr_db")
+    _pair(a.gain_db, "augment.gain_db")
+    _pair(a.affine_scale, "augment.affine_scale", 0.0)
+    for key in ("shift_s", "freq_mask", "time_mask", "jitter", "affine_deg", "affine_shift"):
+        _within(getattr(a, key), f"augment.{key}", 0)
+    _within(t.epochs, "train.epochs", 1)
+    _within(t.batch_size, "train.batch_size", 1)
+    _within(t.lr, "train.lr", 0.0, low_open=True)
+    for key in ("backbone_lr_scale", "weight_decay", "warmup_epochs", "clip_grad", "aux_weight"):
+        _within(getattr(t, key), f"train.{key}", 0.0)
+    _within(t.label_smoothing, "train.label_smoothing", 0.0, 1.0, high_open=True)
+    _within(t.patience, "train.patience", 1)
+    _within(t.log_every, "train.log_every", 1)
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", t.device):
+        raise ConfigError(f"train.device {t.device!r}: use auto, cpu, cuda, cuda:N or mps")
+    if not str(t.output).strip():
+        raise ConfigError("train.output is empty: give the run folder (--output)")
+    try:
+        cfg.face.spec().validate()
+        cfg.audio.spec(normalised=False).validate()
+    except ContractError as exc:
+        raise ConfigError(str(exc)) from exc
+    _check_face_expression_preprocessing(cfg)
     return cfg
+
+
+def _check_face_expression_preprocessing(cfg: Config) -> None:
+    """face_expression_net's pretrained weights saw crops normalised one way; other statistics
+    would quietly waste the pretraining, so they are refused with the values to set."""
+    if cfg.model.backbone != "face_expression_net" or not cfg.model.weights:
+        return
+    from .face_api.nets import EXPRESSION_MEAN_RGB
+
+    f = cfg.face
+    ok = (f.channel_order == "RGB" and all(abs(x - y) < 1e-3 for x, y in zip(f.mean, EXPRESSION_MEAN_RGB))
+          and all(abs(x - 255.0) < 1e-3 for x in f.std))
+    if not ok:
+        raise ConfigError(
+            f"model.backbone face_expression_net with pretrained weights needs its crops normalised "
+            f"as face-api's: face.mean={list(EXPRESSION_MEAN_RGB)} face.std=[255.0, 255.0, 255.0] "
+            f"face.channel_order=RGB (got mean={f.mean} std={f.std} {f.channel_order}); "
+            f"or train it from scratch with model.weights=null")
 
 
 def add_config_args(parser) -> None:

@@ -3,6 +3,7 @@ warm-up + cosine schedule, and clip-level aggregation of window predictions."""
 from __future__ import annotations
 
 import math
+import time
 from contextlib import nullcontext
 from typing import Optional
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .utils import progress
+from .utils import progress, progress_bar
 
 #: Ablations of ``predict``: which modalities the mask lets through.
 ABLATIONS = {"fused": (True, True), "face_only": (True, False), "voice_only": (False, True)}
@@ -53,10 +54,14 @@ def _autocast(device: torch.device, enabled: bool):
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, scheduler,
                     device: torch.device, cfg, scaler: Optional[torch.amp.GradScaler] = None,
                     show_progress: bool = True) -> dict[str, float]:
-    """One pass over this process's shard; the returned loss/accuracy are of that shard."""
+    """One pass over this process's shard; the returned loss/accuracy are of that shard, with
+    its throughput (windows per second of wall time, data loading included, and ms per
+    optimizer step), which the progress bar shows live."""
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    for batch in progress(loader, total=len(loader), desc="train", enabled=show_progress):
+    total_loss, correct, seen, steps = 0.0, 0, 0, 0
+    bar = progress_bar(loader, total=len(loader), desc="train", enabled=show_progress)
+    tic = time.perf_counter()
+    for batch in (bar if bar is not None else loader):
         batch = _to(batch, device)
         with _autocast(device, scaler is not None):
             out = model(batch["face"], batch["audio"], batch["mask"])
@@ -79,7 +84,16 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         total_loss += float(loss.detach()) * n
         correct += int((out.logits.argmax(1) == batch["label"]).sum())
         seen += n
-    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
+        steps += 1
+        if bar is not None:
+            elapsed = time.perf_counter() - tic
+            bar.set_postfix({"samples/s": f"{seen / elapsed:.1f}", "loss": f"{total_loss / seen:.3f}"})
+    elapsed = max(time.perf_counter() - tic, 1e-9)
+    if bar is not None:
+        bar.close()
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
+            "samples_per_s": seen / elapsed, "step_ms": 1e3 * elapsed / max(steps, 1),
+            "train_samples": seen, "train_seconds": elapsed}
 
 
 @torch.inference_mode()

@@ -26,9 +26,18 @@ from .datasets import Split
 from .engine import ABLATIONS, clip_level, predict
 from .metrics import plot_confusion, score_with_missing
 from .prepare import cache_dir
-from .utils import progress, resolve_device, setup_logging
+from .utils import cli_entry, progress, resolve_device, setup_logging
 
 log = logging.getLogger("emotion_training.evaluate")
+
+
+def metric_line(m: dict[str, Any]) -> str:
+    """One branch's metrics, each beside its coverage (the share of clips that got an answer):
+    a branch that answered few clips cannot pass for a good one."""
+    return (f"accuracy {m['accuracy']:.4f} UAR {m['uar']:.4f} macro-F1 {m['macro_f1']:.4f} "
+            f"weighted-F1 {m['weighted_f1']:.4f} at coverage {m['coverage']:.3f} "
+            f"({m['samples'] - m['without_prediction']} of {m['samples']} clips predicted, "
+            f"{m['without_prediction']} in the 'no prediction' column)")
 
 
 def predict_onnx(model_path: str | Path, loader, ablation: str,
@@ -97,11 +106,13 @@ def evaluate(ckpt_path: str | Path, part: str = "test", onnx_path: Optional[str 
             "voice": float(pred["weights"][usable, 1].mean()) if usable.any() else 0.0}
         results[ablation] = metrics
         plot_confusion(metrics["confusion_matrix"], labels, out / f"confusion_{ablation}.png",
-                       f"{cfg.name} · {part} · {ablation} · UAR {metrics['uar']:.3f}")
-        log.info("%s %s: accuracy %.4f UAR %.4f macro-F1 %.4f weighted-F1 %.4f (%d clips)",
-                 part, ablation, metrics["accuracy"], metrics["uar"], metrics["macro_f1"],
-                 metrics["weighted_f1"], metrics["samples"])
-    faces = float(np.mean([data.load(r)["face_found"].mean() for r in records]))
+                       f"{cfg.name} · {part} · {ablation}\nUAR {metrics['uar']:.3f} · "
+                       f"coverage {metrics['coverage']:.2f}")
+        log.info("%s %s: %s", part, ablation, metric_line(metrics))
+    clips = [data.load(r) for r in records]
+    faces = float(np.mean([c["face_found"].mean() - c.get("face_fallback", np.zeros(1)).mean()
+                           for c in clips]))
+    centre = float(np.mean([c.get("face_fallback", np.zeros(1)).mean() for c in clips]))
     report = {
         "model": str(onnx_path or ckpt_path), "runtime": "onnxruntime" if onnx_path else "pytorch",
         "name": cfg.name, "dataset": cfg.data.dataset, "label_set": cfg.data.label_set,
@@ -109,13 +120,14 @@ def evaluate(ckpt_path: str | Path, part: str = "test", onnx_path: Optional[str 
         "protocol": {"split": cfg.data.split.protocol, "folds": cfg.data.split.folds,
                      "fold": cfg.data.split.fold, "level": "clip (mean of window probabilities)"},
         "epoch": ckpt["epoch"], "clips": len(records), "windows": len(dataset),
-        "face_detection_rate": faces, "results": results,
+        "face_detection_rate": faces, "face_centre_crop_rate": centre, "results": results,
     }
     (out / "report.json").write_text(json.dumps(report, indent=1))
     log.info("report: %s", out / "report.json")
     return report
 
 
+@cli_entry
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt / last.pt of a run")

@@ -7,6 +7,11 @@ the runtime's detector (``emotion_core.face.create_detector``) and cropped with 
 ``crop_square``; audio is read with its ``load_audio``. A missing or corrupt file is reported
 and skipped; the run goes on.
 
+Before extracting, it reports the takes found, used and skipped per reason; after, the takes in
+which no face was detected, per speaker. Those windows are face-absent, as on the robot, unless
+``data.face_fallback=centre`` (off by default) feeds a centred square crop instead, for
+corpora whose faces are centred in the frame (RAVDESS is filmed that way).
+
     python -m emotion_training.prepare --config training/configs/ravdess_mobilenetv3.yaml \
         --data-root /data/RAVDESS
 """
@@ -17,6 +22,7 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -28,9 +34,9 @@ from emotion_core.contract import AudioSpec
 from emotion_core.face import create_detector, crop_square
 
 from .config import Config, add_config_args, config_from_args
-from .datasets import ClipRecord, scan_records
+from .datasets import ClipRecord, ScanReport, scan_records
 from .media import MediaError, clip_audio, read_frames_at, video_info
-from .utils import progress, setup_logging
+from .utils import cli_entry, progress, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +55,14 @@ class PrepareSettings:
     sample_rate: int
     window_s: float
     windows: int
+    face_fallback: str = "none"
+    face_fallback_size: float = 0.6
 
     @classmethod
     def from_config(cls, cfg: Config) -> "PrepareSettings":
         return cls(cfg.face.size, cfg.face.margin, cfg.face.pad_square, cfg.data.face_detector,
-                   cfg.audio.sample_rate, cfg.audio.window_s, cfg.data.windows_per_clip)
+                   cfg.audio.sample_rate, cfg.audio.window_s, cfg.data.windows_per_clip,
+                   cfg.data.face_fallback, cfg.data.face_fallback_size)
 
     def window_spec(self) -> AudioSpec:
         """An AudioSpec for ``fit_window`` (only its window length matters here)."""
@@ -61,7 +70,11 @@ class PrepareSettings:
                          fmax=self.sample_rate / 2)
 
     def key(self) -> str:
-        text = json.dumps([CACHE_VERSION, self.__dict__], sort_keys=True)
+        values = dict(self.__dict__)
+        if self.face_fallback == "none":  # caches prepared before the fallback existed stay valid
+            values.pop("face_fallback")
+            values.pop("face_fallback_size")
+        text = json.dumps([CACHE_VERSION, values], sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
@@ -125,18 +138,32 @@ def _clip_end(record: ClipRecord, wave: Optional[np.ndarray], sample_rate: int) 
     return end
 
 
-def _faces(video: str, times: Sequence[float], settings: PrepareSettings) -> tuple[np.ndarray, np.ndarray]:
-    """The runtime's crop of the largest face in the frame at each time (zeros where none)."""
+def centre_crop(frame: np.ndarray, share: float) -> np.ndarray:
+    """The centred square whose side is ``share`` of the frame's shorter side."""
+    h, w = frame.shape[:2]
+    side = max(1, int(round(share * min(h, w))))
+    top, left = (h - side) // 2, (w - side) // 2
+    return frame[top:top + side, left:left + side]
+
+
+def _faces(video: str, times: Sequence[float],
+           settings: PrepareSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runtime's crop of the largest face in the frame at each time (zeros where none, or
+    the centre crop where ``face_fallback`` asks for it); returns (faces, found, fell back)."""
     size = settings.face_size
     faces = np.zeros((len(times), size, size, 3), np.uint8)
     found = np.zeros(len(times), bool)
+    fallback = np.zeros(len(times), bool)
     for i, frame in enumerate(read_frames_at(video, times)):
         detected = _DETECTOR.detect(frame)
         if detected:  # sorted largest first, and the runtime takes the first
             crop = crop_square(frame, detected[0], settings.margin, settings.pad_square)
             faces[i] = resize_square(crop, size)
             found[i] = True
-    return faces, found
+        elif settings.face_fallback == "centre":
+            faces[i] = resize_square(centre_crop(frame, settings.face_fallback_size), size)
+            found[i] = fallback[i] = True
+    return faces, found, fallback
 
 
 def _audio_windows(wave: np.ndarray, start_s: float, times: Sequence[float],
@@ -167,27 +194,75 @@ def _extract(record: ClipRecord, settings: PrepareSettings, out_path: Path) -> d
                         settings.windows)
     size = settings.face_size
     faces, found = np.zeros((len(times), size, size, 3), np.uint8), np.zeros(len(times), bool)
+    fallback = np.zeros(len(times), bool)
     if record.video:
-        faces, found = _faces(record.video, times, settings)
+        faces, found, fallback = _faces(record.video, times, settings)
     audio = _audio_windows(wave, record.start_s, times, settings) if wave is not None \
         else np.zeros((len(times), settings.window_spec().window_samples), np.int16)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".tmp.npz")
-    np.savez(tmp, faces=faces, face_found=found, audio=audio, has_audio=np.array(wave is not None),
-             times=np.asarray(times, np.float32))
+    np.savez(tmp, faces=faces, face_found=found, face_fallback=fallback, audio=audio,
+             has_audio=np.array(wave is not None), times=np.asarray(times, np.float32))
     tmp.replace(out_path)
     return {"clip_id": record.clip_id, "ok": True, "windows": len(times),
-            "faces": int(found.sum()), "note": note}
+            "faces": int(found.sum() - fallback.sum()), "fallback": int(fallback.sum()),
+            "video": bool(record.video), "note": note}
 
 
 def _job(args: tuple[ClipRecord, PrepareSettings, Path]) -> dict[str, Any]:
     return extract_clip(*args)
 
 
+def scan_report(cfg: Config) -> tuple[list[ClipRecord], ScanReport]:
+    """The dataset's records and the account of what was found, used and skipped."""
+    report = ScanReport({"ravdess": "RAVDESS", "cremad": "CREMA-D"}.get(cfg.data.dataset, cfg.data.dataset))
+    records = scan_records(cfg.data, report)
+    return records, report
+
+
+def no_face_summary(statuses: Sequence[dict[str, Any]], records: Sequence[ClipRecord]) -> dict[str, Any]:
+    """Takes with a video in which no face was detected in any window, per speaker, and the
+    windows without a detected face (some rescued by the centre-crop fallback)."""
+    speaker = {r.clip_id: r.speaker for r in records}
+    with_video = [s for s in statuses if s.get("video", True) and s.get("windows")]
+    missed = [s for s in with_video if s["faces"] == 0]
+    by_speaker = Counter(speaker.get(s["clip_id"], "?") for s in missed)
+    return {"takes_with_video": len(with_video), "takes_without_face": len(missed),
+            "windows": sum(s["windows"] for s in with_video),
+            "windows_without_face": sum(s["windows"] - s["faces"] for s in with_video),
+            "windows_centre_crop": sum(s.get("fallback", 0) for s in with_video),
+            "by_speaker": dict(sorted(by_speaker.items()))}
+
+
+def log_no_face(summary: dict[str, Any], fallback: str) -> None:
+    """Say how many takes had no face, per speaker, and what to do about it."""
+    if not summary["windows_without_face"]:
+        return
+    speakers = ", ".join(f"{s}: {n}" for s, n in summary["by_speaker"].items()) or "-"
+    log.warning("prepare: no face detected in %d of %d takes (per speaker: %s) and in %d of %d windows",
+                summary["takes_without_face"], summary["takes_with_video"], speakers,
+                summary["windows_without_face"], summary["windows"])
+    if fallback == "centre":
+        log.warning("prepare: %d of those windows use the centre crop (data.face_fallback=centre)",
+                    summary["windows_centre_crop"])
+    else:
+        log.warning("prepare: those windows train as face-absent, as the robot would see them; for a "
+                    "corpus whose faces are centred in the frame, --set data.face_fallback=centre "
+                    "crops the centre instead (training/README.md, 'No face found')")
+
+
 def prepare(cfg: Config, records: Optional[Sequence[ClipRecord]] = None, workers: Optional[int] = None,
             force: bool = False) -> Path:
     """Prepare every clip not yet cached; write ``index.json``; return the cache folder."""
-    records = list(records if records is not None else scan_records(cfg.data))
+    report: Optional[ScanReport] = None
+    if records is None:
+        from .preflight import check_data
+
+        check_data(cfg)
+        records, report = scan_report(cfg)
+        for line in report.lines():
+            log.info("data: %s", line)
+    records = list(records)
     settings = PrepareSettings.from_config(cfg)
     root = cache_dir(cfg)
     clips_dir = root / "clips"
@@ -219,18 +294,23 @@ def prepare(cfg: Config, records: Optional[Sequence[ClipRecord]] = None, workers
     failed = [s for s in results if not s["ok"]]
     wanted = {r.clip_id for r in records}
     statuses = [s for cid, s in sorted(done.items()) if cid in wanted]
+    no_face = no_face_summary(statuses, records)
     index = {"version": CACHE_VERSION, "settings": settings.__dict__,
              "records": [r.to_dict() for r in records if r.clip_id in done],
-             "status": statuses, "failed": failed}
+             "status": statuses, "failed": failed, "no_face": no_face,
+             "scan": report.to_dict() if report is not None else old.get("scan")}
     root.mkdir(parents=True, exist_ok=True)
     index_path.write_text(json.dumps(index, indent=1))
     windows = sum(s["windows"] for s in statuses)
     faces = sum(s["faces"] for s in statuses)
-    log.info("prepare: %d clips ready (%d windows, faces found in %.1f %%), %d failed",
-             len(statuses), windows, 100.0 * faces / max(windows, 1), len(failed))
+    log.info("prepare: %d clips ready (%d windows, faces detected in %.1f %%), %d failed "
+             "(unreadable or missing media; listed under 'failed' in %s)",
+             len(statuses), windows, 100.0 * faces / max(windows, 1), len(failed), index_path)
+    log_no_face(no_face, settings.face_fallback)
     return root
 
 
+@cli_entry
 def main(argv: Optional[list[str]] = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_args(parser)
@@ -239,6 +319,9 @@ def main(argv: Optional[list[str]] = None) -> Path:
     args = parser.parse_args(argv)
     setup_logging()
     cfg = config_from_args(args)
+    from .preflight import check_run
+
+    check_run(cfg)  # the weights too: the training that follows needs them
     root = prepare(cfg, workers=args.workers, force=args.force)
     print(root)
     return root

@@ -85,19 +85,22 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
 
 def make_ravdess(root: str | Path, actors: Sequence[int] = range(1, 7),
                  emotions: Sequence[int] = (1, 3, 4, 5), statements: Sequence[int] = (1, 2),
-                 seconds: float = 1.6, sample_rate: int = 48000, seed: int = 0) -> Path:
-    """``Actor_XX/01-01-EE-01-SS-01-XX.mp4`` plus its ``03-…wav``; emotions are 1-based codes."""
+                 seconds: float = 1.6, sample_rate: int = 48000, seed: int = 0,
+                 channels: Sequence[int] = (1,)) -> Path:
+    """``Actor_XX/01-CC-EE-01-SS-01-XX.mp4`` plus its ``03-…wav``; emotions are 1-based codes,
+    vocal channels 1 (speech) and 2 (song) as in RAVDESS."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     portrait = _portrait()
     for actor in actors:
         folder = root / f"Actor_{actor:02d}"
-        for emotion in emotions:
-            for statement in statements:
-                tail = f"01-{emotion:02d}-01-{statement:02d}-01-{actor:02d}"
-                label = emotion - 1
-                write_video(folder / f"01-{tail}.mp4", class_frames(label, seconds, rng, portrait), "mp4v")
-                write_wav(folder / f"03-{tail}.wav", class_tone(label, seconds, sample_rate, rng), sample_rate)
+        for channel in channels:
+            for emotion in emotions:
+                for statement in statements:
+                    tail = f"{channel:02d}-{emotion:02d}-01-{statement:02d}-01-{actor:02d}"
+                    label = emotion - 1
+                    write_video(folder / f"01-{tail}.mp4", class_frames(label, seconds, rng, portrait), "mp4v")
+                    write_wav(folder / f"03-{tail}.wav", class_tone(label, seconds, sample_rate, rng), sample_rate)
     return root
 
 
@@ -130,9 +133,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--actors", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=1.6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--songs", action="store_true", help="RAVDESS: song takes as well as speech")
     args = parser.parse_args(argv)
     if args.dataset == "ravdess":
-        make_ravdess(args.output, range(1, args.actors + 1), seconds=args.seconds, seed=args.seed)
+        make_ravdess(args.output, range(1, args.actors + 1), seconds=args.seconds, seed=args.seed,
+                     channels=(1, 2) if args.songs else (1,))
     else:
         make_cremad(args.output, range(1001, 1001 + args.actors), seconds=args.seconds, seed=args.seed)
     print(args.output)

@@ -12,6 +12,7 @@ or export), ``history.json``, ``curves.png`` and TensorBoard logs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -29,7 +30,8 @@ from .engine import clip_level, predict, train_one_epoch, warmup_cosine, window_
 from .metrics import plot_curves, score_with_missing
 from .models import create_model
 from .prepare import cache_dir, prepare
-from .utils import Distributed, seed_everything, setup_logging
+from .preflight import check_run
+from .utils import Distributed, cli_entry, seed_everything, setup_logging
 
 log = logging.getLogger("emotion_training.train")
 
@@ -76,13 +78,16 @@ def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: boo
     ``on_epoch(epoch, stats)`` is called after each epoch's checkpoint is saved (stats include
     ``val_uar``); returning True stops the run there, as early stopping does. Hyper-parameter
     search prunes hopeless trials through it (``emotion_training.tune``)."""
+    root = cache_dir(cfg)
+    # Before any work: the data (unless prepared already) and the pretrained weights (unless
+    # resuming: the checkpoint holds every weight).
+    check_run(cfg, data=not (root / "index.json").is_file(), weights=ckpt is None)
     dist = Distributed()
     device = dist.setup(cfg.train.device)
     seed_everything(cfg.train.seed + dist.rank, cfg.train.deterministic)
     run_dir = Path(cfg.train.output)
     labels = label_names(cfg.data.label_set)
 
-    root = cache_dir(cfg)
     if not (root / "index.json").is_file():
         if dist.is_main:
             prepare(cfg)
@@ -106,7 +111,10 @@ def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: boo
     if val_set is None:
         log.warning("no validation speakers: the last epoch is kept and early stopping is off")
 
-    model = create_model(cfg.model, audio_spec.n_mels, len(labels)).to(device)
+    model_cfg = cfg.model
+    if ckpt is not None:  # the checkpoint holds the weights: read nothing else, fetch nothing
+        model_cfg = dataclasses.replace(cfg.model, weights=None, backbone_checkpoint=None)
+    model = create_model(model_cfg, audio_spec.n_mels, len(labels)).to(device)
     core = model
     if dist.enabled:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -165,8 +173,9 @@ def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: boo
         else:
             bad_epochs += 1
         if dist.is_main:
-            log.info("epoch %d: %s", epoch, " ".join(f"{k} {v:.4f}" for k, v in stats.items()
-                                                      if k != "epoch"))
+            log.info("epoch %d: %s", epoch, " ".join(
+                f"{k} {v}" if isinstance(v, int) else f"{k} {v:.4f}" for k, v in stats.items()
+                if k != "epoch"))
             if writer is not None:
                 for key, value in stats.items():
                     if key != "epoch":
@@ -186,12 +195,31 @@ def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: boo
             break
     if dist.is_main:
         (run_dir / "history.json").write_text(json.dumps(history, indent=1))
+        throughput = run_throughput(history, dist.world_size)
+        if throughput:
+            log.info("train summary: %d epochs, %d samples in %.1f s of training steps: "
+                     "%.1f samples/s (%s), %.1f ms per step of %d", len(history),
+                     throughput["samples"], throughput["seconds"], throughput["samples_per_s"],
+                     f"{dist.world_size} processes" if dist.enabled else str(device),
+                     throughput["step_ms"], t.batch_size)
         if history:
             plot_curves(history, run_dir / "curves.png")
         if writer is not None:
             writer.close()
     dist.cleanup()
     return run_dir
+
+
+def run_throughput(history: list[dict[str, float]], world_size: int = 1) -> dict[str, float]:
+    """Training throughput over a run's epochs (windows per second of training-loop wall time,
+    data loading included; all processes together under DDP)."""
+    timed = [h for h in history if h.get("train_seconds")]
+    if not timed:
+        return {}
+    samples = sum(h["train_samples"] for h in timed) * world_size
+    seconds = sum(h["train_seconds"] for h in timed)
+    return {"samples": int(samples), "seconds": seconds, "samples_per_s": samples / seconds,
+            "step_ms": float(sum(h["step_ms"] for h in timed) / len(timed))}
 
 
 def _tensorboard(path: Path):
@@ -202,6 +230,7 @@ def _tensorboard(path: Path):
     return SummaryWriter(str(path))
 
 
+@cli_entry
 def main(argv: Optional[list[str]] = None) -> Path:
     args = build_parser().parse_args(argv)
     setup_logging()

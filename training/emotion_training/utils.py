@@ -1,10 +1,12 @@
 """Small shared helpers: logging, progress bars, seeds, devices, DDP process groups."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
-from typing import Iterable, Iterator, Optional, TypeVar
+import sys
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 import numpy as np
 
@@ -18,17 +20,47 @@ def setup_logging(level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def progress(iterable: Iterable[T], total: Optional[int] = None, desc: str = "",
-             enabled: bool = True) -> Iterator[T]:
-    """tqdm when installed and wanted, the bare iterable otherwise."""
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix (config, dataset, weights): one line, no traceback."""
+    from .config import ConfigError
+    from .datasets.records import DatasetError
+    from .face_api.manifest import ManifestError
+
+    return ConfigError, DatasetError, ManifestError
+
+
+def cli_entry(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a command's ``main``: a config, dataset or weights problem ends the command with
+    ``error: <one line>`` on stderr and exit status 2 instead of a traceback."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except user_errors() as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+    return wrapper
+
+
+def progress_bar(iterable: Iterable[T], total: Optional[int] = None, desc: str = "",
+                 enabled: bool = True) -> Optional[Any]:
+    """A tqdm bar over ``iterable`` when tqdm is installed and bars are wanted, else None (the
+    caller iterates the bare iterable); the bar lets a loop show live figures in its postfix."""
     if enabled and os.environ.get("EMOTION_NO_PROGRESS") != "1":
         try:
             from tqdm.auto import tqdm
 
-            return iter(tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True))
+            return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
         except ImportError:
             pass
-    return iter(iterable)
+    return None
+
+
+def progress(iterable: Iterable[T], total: Optional[int] = None, desc: str = "",
+             enabled: bool = True) -> Iterator[T]:
+    """tqdm when installed and wanted, the bare iterable otherwise."""
+    bar = progress_bar(iterable, total, desc, enabled)
+    return iter(bar if bar is not None else iterable)
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -9,11 +9,11 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from emotion_core.labels import CREMAD6, map_labels
 
-from .records import ClipRecord, DatasetError, scan_named
+from .records import ClipRecord, DatasetError, ScanReport, scan_named
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,23 @@ def parse_name(name: str) -> CremaName:
     return CremaName(actor, sentence, EMOTIONS[emo], LEVELS[level])
 
 
-def scan_cremad(root: str | Path, label_set: Sequence[str] = CREMAD6) -> list[ClipRecord]:
-    """Pair each take's video with its wav (either alone is kept as a one-modality record)."""
+def scan_cremad(root: str | Path, label_set: Sequence[str] = CREMAD6,
+                report: Optional[ScanReport] = None) -> list[ClipRecord]:
+    """Pair each take's video with its wav (either alone is kept as a one-modality record);
+    ``report`` receives the counts found, used and skipped per reason."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"CREMA-D root {root} is not a folder")
+    report = report if report is not None else ScanReport("CREMA-D")
+    report.root = str(root)
+    parsed = 0
     mapping = map_labels(CREMAD6, label_set)
     videos: dict[str, Path] = {}
     audios: dict[str, Path] = {}
     names: dict[str, CremaName] = {}
     skipped: list[str] = []
     for path, info in scan_named(root, VIDEO_EXTS + AUDIO_EXTS, parse_name, skipped):
+        parsed += 1
         names[info.take] = info
         (audios if path.suffix.lower() in AUDIO_EXTS else videos)[info.take] = path
     records = []
@@ -69,14 +75,22 @@ def scan_cremad(root: str | Path, label_set: Sequence[str] = CREMAD6) -> list[Cl
         info = names[take]
         source = CREMAD6.index(info.emotion)
         if source not in mapping:
+            report.skip(f"label {info.emotion!r} not in data.label_set", example=take)
             continue
         target = mapping[source]
         video, audio = videos.get(take), audios.get(take)
+        if video is None:
+            report.partial["voice only: no video (AudioWAV without VideoFlash)"] += 1
+        elif audio is None:
+            report.partial["face and the video's own audio: no AudioWAV file"] += 1
         records.append(ClipRecord(
             clip_id=f"cremad-{take}", label=target, label_name=label_set[target],
             speaker=info.actor, video=str(video) if video else None,
             audio=str(audio) if audio else None,
             meta={"sentence": info.sentence, "level": info.level, "emotion": info.emotion}))
+    if skipped:
+        report.skip("unparsable file names (not ActorID_Sentence_Emotion_Level)", len(skipped), skipped[0])
+    report.files, report.takes, report.used = parsed + len(skipped), len(names), len(records)
     if not records:
         raise DatasetError(f"no CREMA-D files under {root} (expected VideoFlash/1001_DFA_ANG_XX.flv)")
     log.info("CREMA-D: %d takes from %s (%d unparsable names skipped)", len(records), root, len(skipped))

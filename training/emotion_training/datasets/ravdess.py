@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from emotion_core.labels import RAVDESS8, map_labels
 
-from .records import ClipRecord, DatasetError, scan_named
+from .records import ClipRecord, DatasetError, ScanReport, scan_named
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +64,32 @@ def parse_name(name: str) -> RavdessName:
 
 
 def scan_ravdess(root: str | Path, label_set: Sequence[str] = RAVDESS8,
-                 channel: str = "speech") -> list[ClipRecord]:
+                 channel: str = "speech", report: Optional[ScanReport] = None) -> list[ClipRecord]:
     """One record per take that has a video, pairing each video with its audio-only file.
 
     A take with only a ``03`` wav becomes an audio-only record; a full-AV video without a wav
     uses its own audio track. Emotions absent from ``label_set`` (e.g. calm in Ekman-7) are
-    dropped, explicitly, through ``emotion_core.labels.map_labels``.
+    dropped, explicitly, through ``emotion_core.labels.map_labels``. ``report`` receives the
+    counts of takes found, used and skipped per reason (other vocal channel, label outside the
+    set, unparsable name) and of takes used with one modality.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"RAVDESS root {root} is not a folder")
+    report = report if report is not None else ScanReport("RAVDESS")
+    report.root = str(root)
     mapping = map_labels(RAVDESS8, label_set)
     videos: dict[str, tuple[RavdessName, Path]] = {}
     audios: dict[str, Path] = {}
     skipped: list[str] = []
+    all_takes: set[str] = set()
+    other_channel: dict[str, set[str]] = {}
+    parsed = 0
     for path, info in scan_named(root, VIDEO_EXTS + AUDIO_EXTS, parse_name, skipped):
+        parsed += 1
+        all_takes.add(info.take)
         if channel != "all" and info.channel != channel:
+            other_channel.setdefault(info.channel, set()).add(info.take)
             continue
         if info.modality == "audio-only":
             audios[info.take] = path
@@ -94,9 +104,13 @@ def scan_ravdess(root: str | Path, label_set: Sequence[str] = RAVDESS8,
         if info is None:
             info = parse_name(audio.name)  # type: ignore[union-attr]
         if info.emotion not in mapping:
+            report.skip(f"label {RAVDESS8[info.emotion]!r} not in data.label_set", example=take)
             continue
         if audio is None and info.modality == "video-only":
             log.warning("take %s has a video-only file and no audio: face only", take)
+            report.partial["face only: missing audio (a video-only 02- file and no 03- wav)"] += 1
+        elif video is None:
+            report.partial["voice only: no video (a 03- wav and no 01-/02- mp4)"] += 1
         ref = video or audio
         assert ref is not None
         target = mapping[info.emotion]
@@ -107,7 +121,16 @@ def scan_ravdess(root: str | Path, label_set: Sequence[str] = RAVDESS8,
             meta={"modality": info.modality, "channel": info.channel, "intensity": info.intensity,
                   "statement": info.statement, "repetition": info.repetition,
                   "gender": info.gender, "emotion": RAVDESS8[info.emotion]}))
+    for other, takes in sorted(other_channel.items()):
+        report.skip(f"{other} takes (data.ravdess_channel={channel}; 'all' uses speech and song)",
+                    len(takes))
+    if skipped:
+        report.skip("unparsable file names (not MM-VV-EE-II-SS-RR-AA)", len(skipped), skipped[0])
+    report.files = parsed + len(skipped)
+    report.takes, report.used = len(all_takes), len(records)
     if not records:
-        raise DatasetError(f"no RAVDESS files under {root} (expected e.g. Actor_01/01-01-05-01-02-01-01.mp4)")
+        found = f" ({'; '.join(report.lines()[1:]).strip()})" if report.skipped else ""
+        raise DatasetError(f"no usable RAVDESS takes under {root}{found} "
+                           f"(expected e.g. Actor_01/01-01-05-01-02-01-01.mp4)")
     log.info("RAVDESS: %d takes from %s (%d unparsable names skipped)", len(records), root, len(skipped))
     return records

@@ -1,6 +1,7 @@
 """One labelled clip, whatever dataset it comes from."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import logging
@@ -46,6 +47,46 @@ class ClipRecord:
     @property
     def sources(self) -> list[str]:
         return [p for p in (self.video, self.audio) if p]
+
+
+@dataclass
+class ScanReport:
+    """What a dataset scan found, used and left out, and why, so that a user sees before any
+    training which part of the corpus the run learns from (e.g. that song takes are excluded)."""
+
+    dataset: str
+    root: str = ""
+    #: Media files with the dataset's extensions (parsable or not).
+    files: int = 0
+    #: Distinct takes among the parsable names (all channels, all labels).
+    takes: int = 0
+    used: int = 0
+    #: Reason -> number of takes (or files, for unparsable names) left out.
+    skipped: Counter = field(default_factory=Counter)
+    #: Reason -> number of used takes that have one modality only.
+    partial: Counter = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, reason: str, count: int = 1, example: str = "") -> None:
+        self.skipped[reason] += count
+        if example and reason not in self.examples:
+            self.examples[reason] = example
+
+    def lines(self) -> list[str]:
+        """Human-readable summary, one fact per line."""
+        left = sum(self.skipped.values())
+        out = [f"{self.dataset} at {self.root}: {self.files} media files, {self.takes} takes found, "
+               f"{self.used} used, {left} skipped"]
+        for reason, count in sorted(self.skipped.items()):
+            example = f" (e.g. {self.examples[reason]})" if reason in self.examples else ""
+            out.append(f"  skipped {count:5d}: {reason}{example}")
+        for reason, count in sorted(self.partial.items()):
+            out.append(f"  used    {count:5d}: {reason}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "root": self.root, "files": self.files, "takes": self.takes,
+                "used": self.used, "skipped": dict(self.skipped), "partial": dict(self.partial)}
 
 
 def safe_id(path: str | Path) -> str:

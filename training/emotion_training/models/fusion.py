@@ -70,7 +70,8 @@ class FusionNet(nn.Module):
 
 def create_model(model_cfg, n_mels: int, num_classes: int) -> FusionNet:
     """Model from a ``ModelConfig``."""
-    backbone = create_backbone(model_cfg.backbone, model_cfg.weights, model_cfg.backbone_checkpoint)
+    backbone = create_backbone(model_cfg.backbone, model_cfg.weights, model_cfg.backbone_checkpoint,
+                               getattr(model_cfg, "allow_download", False))
     image = ImageBranch(backbone, model_cfg.se_reduction)
     a = model_cfg.audio
     audio = AudioBranch(n_mels, a.channels, a.lstm_hidden, a.lstm_layers)
