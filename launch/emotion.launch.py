@@ -34,7 +34,7 @@ ARGUMENTS = [
     ("namespace", "", "namespace of all nodes"),
     ("use_sim_time", "false", "follow /clock (replayed bags)"),
     ("log_level", "info", "log level of all nodes: debug, info, warn, error, fatal"),
-    ("respawn", "true", f"restart a node that dies, {RESPAWN_DELAY_S} s later"),
+    ("respawn", "true", "restart a node that dies, 2 s later (RESPAWN_DELAY_S)"),
 ]
 
 

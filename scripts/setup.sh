@@ -48,12 +48,14 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 req_files=(requirements/runtime.txt requirements/dev.txt)
 [[ $SYSTEM_ROS == 0 ]] && req_files=(requirements/ros-wheels.txt "${req_files[@]}")
 [[ $WITH_TRAINING == 1 ]] && req_files+=(requirements/training.txt)
-req_hash="$(cat "${req_files[@]}" | sha256sum | cut -c1-16)"
+req_hash="$(cat "${req_files[@]}" requirements/runtime-nodeps.txt | sha256sum | cut -c1-16)"
 if [[ "$(cat "$STAMP_DIR/requirements" 2>/dev/null)" != "$req_hash" ]]; then
   log "installing Python packages (${req_files[*]})"
   args=()
   for f in "${req_files[@]}"; do args+=(-r "$f"); done
   "${PIP[@]}" install -q "${args[@]}" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  # Packages whose declared dependencies would break the runtime (reasons in the file).
+  "${PIP[@]}" install -q --no-deps -r requirements/runtime-nodeps.txt 2> >(grep -v "is ignored" >&2)
   [[ $WITH_TRAINING == 1 ]] && "${PIP[@]}" install -q -e training --no-deps 2> >(grep -v "is ignored" >&2)
   echo "$req_hash" > "$STAMP_DIR/requirements"
 else

@@ -11,6 +11,7 @@ from emotion_core.evaluation import (Estimate, compare_frames, compare_segments,
                                      modality_shares, score_estimates)
 from emotion_core.labels_timeline import LabelSegment, LabelTimeline
 from emotion_core.offline import ClipTiming, offline_estimates
+from emotion_core.pairing import PairingSettings
 
 NS = 1_000_000_000
 LABELS = ("angry", "happy", "sad")
@@ -88,10 +89,10 @@ def test_offline_estimates_follow_the_graph_rules(sample_model, haar, astronaut_
     timing = ClipTiming(5 * NS, 15.0, 16000, 800)
     t = np.arange(24000) / 16000
     audio = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    out = offline_estimates(rec, timing, [frame] * 15, audio, rate_hz=5.0, window_s=2.0)
+    out = offline_estimates(rec, timing, [frame] * 15, audio, PairingSettings(rate_hz=5.0, window_s=2.0))
     stamps = [e.stamp_ns for e in out]
     assert stamps == [timing.frame_stamp(i) for i in (0, 3, 6, 9, 12)]
     assert out[0].audio_status == 3 and not out[0].voice_present  # nothing before the clip
     assert all(e.voice_present and e.face_present for e in out[1:])
-    again = offline_estimates(rec, timing, [frame] * 15, audio, rate_hz=5.0, window_s=2.0)
+    again = offline_estimates(rec, timing, [frame] * 15, audio, PairingSettings(rate_hz=5.0, window_s=2.0))
     assert [e.probabilities for e in again] == [e.probabilities for e in out]  # smoother reset

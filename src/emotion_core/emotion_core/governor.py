@@ -1,5 +1,6 @@
-"""Load shedding for the inference node: when the stamp->publish latency exceeds its budget,
-process only every (skip+1)-th pair; step back towards every pair once latency recovers.
+"""Load shedding for the inference node: when its own time per pair (arrival -> publish: queue
+and processing) exceeds the budget, process only every (skip+1)-th pair; step back towards every
+pair once it recovers. Upstream waiting (audio, a jumped clock) is not the node's to shed for.
 
 Shedding whole frames keeps each estimate's latency low, which matters more to a robot reacting
 to a person than the estimate rate; the latest-only buffer alone would still process stale pairs.
@@ -36,7 +37,7 @@ class LoadGovernor:
         return admitted
 
     def record(self, latency_ms: float) -> None:
-        """Latency (stamp -> publish) of one processed pair."""
+        """The node's own time (arrival -> publish) for one processed pair [ms]."""
         self._latencies.append(latency_ms)
         self._since_decision += 1
         if self._since_decision < self._latencies.maxlen:  # type: ignore[operator]

@@ -1,10 +1,10 @@
 """A clip on the graph's time axis, and what the graph computes for it, without ROS.
 
 ``ClipTiming`` places a clip's frames and audio chunks on absolute stamps; the dataset
-converter writes bags with exactly these stamps. ``offline_estimates`` then does what
-av_sync_node + emotion_node do to those stamps (stamp rate limit, audio ring buffer, window
-ending at the frame, recognizer with smoothing) in-process, so a bag replay through the running
-graph can be checked against it: agreement proves the contract holds end to end.
+converter writes bags with exactly these stamps. ``offline_estimates`` then drives the same
+``AvPairer`` av_sync_node drives, and the recognizer emotion_node runs, in-process, so a bag
+replay through the running graph can be checked against it: agreement proves the contract holds
+end to end.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from .evaluation import Estimate
 from .recognizer import EmotionRecognizer
-from .sync import AUDIO_MISSING, AudioRingBuffer, RateLimiter, audio_status
+from .pairing import AvPairer, PairingSettings
 
 NS = 1_000_000_000
 
@@ -50,30 +50,35 @@ class ClipTiming:
 
 
 def offline_estimates(recognizer: EmotionRecognizer, timing: ClipTiming, frames: Sequence[np.ndarray],
-                      audio: Optional[np.ndarray], rate_hz: float, window_s: float,
-                      stale_s: float = 0.5, buffer_s: float = 10.0) -> list[Estimate]:
-    """Estimates for the frames the graph would accept, each with the audio window ending at it.
+                      audio: Optional[np.ndarray], settings: PairingSettings = PairingSettings(),
+                      ) -> list[Estimate]:
+    """Estimates for the frames the graph would accept, each with the audio window ending at it,
+    from av_sync_node's own pairer fed the clip in stamp order.
 
     The smoother is reset first: the converter leaves gaps between clips longer than its reset
     interval, so the graph starts every clip afresh too.
     """
-    recognizer.smoother.reset()
-    limiter = RateLimiter(rate_hz)
-    buffer = AudioRingBuffer(timing.sample_rate, buffer_s)
+    recognizer.reset()
+    pairer: AvPairer[np.ndarray] = AvPairer(settings)
+    pairer.set_audio_format("F32LE", 1, timing.sample_rate)
     chunks = list(timing.chunks(audio)) if audio is not None and audio.size else []
     j, out = 0, []
     for i, bgr in enumerate(frames):
         stamp = timing.frame_stamp(i)
-        if not limiter.accept(stamp):
-            continue
-        # av_sync cuts the window once audio reaching the frame has arrived (or gave up waiting).
-        while j < len(chunks) and (buffer.newest_ns is None or buffer.newest_ns < stamp):
-            buffer.add(*chunks[j])
+        while j < len(chunks) and chunks[j][0] < stamp:  # captured before the frame: already here
+            pairer.add_audio(*chunks[j])
             j += 1
-        window = buffer.window(stamp, window_s)
-        status = audio_status(window, stale_s)
-        samples = None if status == AUDIO_MISSING else window.samples
-        r = recognizer.process(bgr, samples, timing.sample_rate, stamp)
-        out.append(Estimate(stamp, r.label, tuple(float(p) for p in r.probabilities),
-                            r.face_present, r.voice_present, status))
+        pairer.add_frame(stamp, bgr)
+        # Audio arrives while the frame waits: feed chunks until the pairer lets it go (covered),
+        # then whatever is still pending goes out as it would after max_wait_s.
+        pairs = pairer.release()
+        while not pairs and pairer.pending and j < len(chunks):
+            pairer.add_audio(*chunks[j])
+            j += 1
+            pairs = pairer.release()
+        pairs += pairer.release(force=True)
+        for pair in pairs:
+            r = recognizer.process(pair.frame, pairer.samples_of(pair), timing.sample_rate, pair.stamp_ns)
+            out.append(Estimate(pair.stamp_ns, r.label, tuple(float(p) for p in r.probabilities),
+                                r.face_present, r.voice_present, pair.status))
     return out

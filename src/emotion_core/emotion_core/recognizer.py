@@ -13,6 +13,7 @@ from .backends import InferenceBackend
 from .contract import ModelContract
 from .face import FaceBox, FaceDetector, face_tensor
 from .smoothing import ProbabilitySmoother
+from .tracking import Embedder, FaceTracker, Track, TrackingSettings
 
 UNKNOWN = "unknown"
 
@@ -44,13 +45,44 @@ class Recognition:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class FaceEstimate:
+    """One tracked person's estimate in a frame."""
+
+    track_id: int
+    recognition: Recognition
+    #: Probability that this person is the one speaking (NaN: not scored).
+    speaking_probability: float = float("nan")
+
+
+@dataclass
+class FrameResult:
+    """Every face of a frame, and the primary estimate (what ``/emotion`` carries): the
+    speaker's, else the largest face's, else the voice alone."""
+
+    faces: list[FaceEstimate]
+    primary: Recognition
+    primary_track: Optional[int] = None
+    #: Person ids forgotten during this frame (their per-person outputs can go).
+    forgotten: list[int] = field(default_factory=list)
+
+
+NO_FACE = -1  # smoother key of voice-only estimates
+
+
 class EmotionRecognizer:
-    """Face detection + crop, log-mel features, inference, fusion bookkeeping and smoothing."""
+    """Face detection + tracking, crops of every tracked face in one batch, log-mel features,
+    inference, fusion bookkeeping and per-person smoothing.
+
+    ``tracking``: with settings, faces are tracked across calls (stable person ids, detector every
+    ``detect_every`` calls); without, every call detects and numbers faces by size.
+    """
 
     def __init__(self, backend: InferenceBackend, contract: ModelContract,
                  detector: Optional[FaceDetector] = None, use_face: bool = True,
                  use_voice: bool = True, vad_threshold_dbfs: float = -45.0,
-                 smoothing_tau_s: float = 0.5) -> None:
+                 smoothing_tau_s: float = 0.5, tracking: Optional[TrackingSettings] = None,
+                 embedder: Optional[Embedder] = None, frame_rate: float = 10.0) -> None:
         self.backend = backend
         self.contract = contract.validate()
         self.detector = detector
@@ -59,7 +91,33 @@ class EmotionRecognizer:
         if self.use_face and detector is None:
             raise ValueError("a face model needs a face detector")
         self.vad_threshold_dbfs = vad_threshold_dbfs
-        self.smoother = ProbabilitySmoother(smoothing_tau_s)
+        self.smoothing_tau_s = smoothing_tau_s
+        self.tracking = tracking
+        self.max_faces = tracking.max_faces if tracking else 1
+        self.tracker = FaceTracker(tracking, frame_rate, embedder) if tracking else None
+        self._smoothers: dict[int, ProbabilitySmoother] = {}
+        self._calls = 0
+        self._forgotten: list[int] = []
+
+    def configure(self, use_face: bool, use_voice: bool, vad_threshold_dbfs: float,
+                  smoothing_tau_s: float) -> None:
+        """Change the run-time choices; a branch the model lacks stays off."""
+        if use_face and "face" in self.contract.modalities and self.detector is None:
+            raise ValueError("a face model needs a face detector")
+        self.use_face = use_face and "face" in self.contract.modalities
+        self.use_voice = use_voice and "audio" in self.contract.modalities
+        self.vad_threshold_dbfs = vad_threshold_dbfs
+        self.smoothing_tau_s = smoothing_tau_s
+        for smoother in self._smoothers.values():
+            smoother.tau_s = smoothing_tau_s
+
+    def reset(self) -> None:
+        """Forget every person and smoothing state (a new clip, a clock jump)."""
+        self._smoothers.clear()
+        self._calls = 0
+        if self.tracker is not None:
+            self.tracker.reset()
+            self._forgotten.extend(self.tracker.pop_forgotten())
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -67,78 +125,128 @@ class EmotionRecognizer:
 
     def process(self, bgr: Optional[np.ndarray], samples: Optional[np.ndarray],
                 sample_rate: int, stamp_ns: int) -> Recognition:
-        """Estimate the emotion for a frame (BGR uint8) and the audio window ending at it."""
+        """The primary estimate for a frame (BGR uint8) and the audio window ending at it."""
+        return self.process_frame(bgr, samples, sample_rate, stamp_ns).primary
+
+    # -- the frame ------------------------------------------------------------------------------
+    def process_frame(self, bgr: Optional[np.ndarray], samples: Optional[np.ndarray],
+                      sample_rate: int, stamp_ns: int) -> FrameResult:
+        """Every tracked face of the frame, one model call for all of them."""
         c = self.contract
-        result = Recognition(labels=c.labels)
         t0 = time.perf_counter()
-        feeds: dict[str, np.ndarray] = {}
-
-        if self.use_face and bgr is not None:
-            boxes = self.detector.detect(bgr)  # type: ignore[union-attr]
-            t1 = time.perf_counter()
-            result.timings_ms["detect"] = (t1 - t0) * 1e3
-            if boxes:
-                result.face_present = True
-                result.face_box = boxes[0]
-                feeds[c.inputs["face"]] = face_tensor(bgr, boxes[:1], c.face)  # type: ignore[arg-type]
+        timings: dict[str, float] = {}
+        tracks = self._faces(bgr, stamp_ns) if self.use_face and bgr is not None else []
+        forgotten, self._forgotten = self._forgotten, []
         t1 = time.perf_counter()
+        timings["detect"] = (t1 - t0) * 1e3
 
-        if self.use_voice and samples is not None and samples.size:
-            spec = c.audio
-            assert spec is not None
-            wav = audio_mod.resample(samples, sample_rate, spec.sample_rate)
-            wav = audio_mod.fit_window(wav, spec)
-            if audio_mod.voice_active(wav, self.vad_threshold_dbfs):
-                result.voice_present = True
-                feeds[c.inputs["audio"]] = audio_mod.log_mel(wav, spec)[None, None]
-        elif samples is not None and samples.size and sample_rate > 0:
-            # A face-only model still reports whether someone is speaking: behaviour nodes use it.
-            frame = max(1, int(sample_rate * 0.025))
-            result.voice_present = bool(audio_mod.voice_active(samples, self.vad_threshold_dbfs, frame))
+        voice, voice_present = self._voice(samples, sample_rate)
+        timings["features"] = (time.perf_counter() - t1) * 1e3
+
+        # Who gets the voice: the largest face until the active-speaker scoring decides.
+        speaker = 0 if tracks else None
+        rows: list[tuple[Optional[Track], bool]] = [(t, voice is not None and i == speaker)
+                                                    for i, t in enumerate(tracks)]
+        if not rows and voice is not None:
+            rows = [(None, True)]
+        if not rows:
+            empty = Recognition(labels=c.labels, voice_present=voice_present, timings_ms=timings)
+            return FrameResult([], empty, forgotten=forgotten)
+
         t2 = time.perf_counter()
-        result.timings_ms["features"] = (t2 - t1) * 1e3
+        out = self.backend.run(self._feeds(bgr, rows, voice))
+        timings["inference"] = (time.perf_counter() - t2) * 1e3
 
-        result.face_used = c.inputs.get("face") in feeds
-        result.voice_used = c.inputs.get("audio") in feeds
-        if not feeds:
-            return result  # nothing to recognise: label unknown, the smoother is left alone
+        estimates = [self._estimate(out, i, track, fused, voice_present, stamp_ns)
+                     for i, (track, fused) in enumerate(rows)]
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        for e in estimates:
+            e.timings_ms = dict(timings)
+        faces = [FaceEstimate(t.track_id, e) for (t, _), e in zip(rows, estimates) if t is not None]
+        primary_index = speaker if speaker is not None else 0
+        primary_track = rows[primary_index][0].track_id if rows[primary_index][0] is not None else None
+        return FrameResult(faces, estimates[primary_index], primary_track, forgotten)
 
-        # Absent branches get zeros and a zero in the modality mask.
-        if "face" in c.modalities and c.inputs["face"] not in feeds:
+    def _faces(self, bgr: np.ndarray, stamp_ns: int) -> list[Track]:
+        every = self.tracking.detect_every if self.tracking else 1
+        boxes = self.detector.detect(bgr) if self._calls % every == 0 else None  # type: ignore[union-attr]
+        self._calls += 1
+        if self.tracker is None:
+            boxes = sorted(boxes or [], key=lambda b: -b.area)
+            return [Track(i, b, True) for i, b in enumerate(boxes[:self.max_faces])]
+        tracks = self.tracker.update(bgr, boxes, stamp_ns)
+        for pid in self.tracker.pop_forgotten():
+            self._smoothers.pop(pid, None)
+            self._forgotten.append(pid)
+        return sorted(tracks, key=lambda t: -t.box.area)[:self.max_faces]
+
+    def _voice(self, samples: Optional[np.ndarray], sample_rate: int) -> tuple[Optional[np.ndarray], bool]:
+        """(log-mel features for the voice branch or None, voice activity)."""
+        if samples is None or not samples.size or sample_rate <= 0:
+            return None, False
+        if self.use_voice:
+            spec = self.contract.audio
+            assert spec is not None
+            wav = audio_mod.fit_window(audio_mod.resample(samples, sample_rate, spec.sample_rate), spec)
+            if audio_mod.voice_active(wav, self.vad_threshold_dbfs):
+                return audio_mod.log_mel(wav, spec)[None, None], True
+            return None, False
+        # A face-only model still reports whether someone is speaking: behaviour nodes use it.
+        frame = max(1, int(sample_rate * 0.025))
+        return None, bool(audio_mod.voice_active(samples, self.vad_threshold_dbfs, frame))
+
+    def _feeds(self, bgr: Optional[np.ndarray], rows: list[tuple[Optional[Track], bool]],
+               voice: Optional[np.ndarray]) -> dict[str, np.ndarray]:
+        """One batch: a row per face (the speaker's row also gets the voice), or one voice row.
+        Absent branches get zeros and a zero in the modality mask."""
+        c = self.contract
+        n = len(rows)
+        feeds: dict[str, np.ndarray] = {}
+        if "face" in c.modalities:
             s = c.face.size  # type: ignore[union-attr]
-            feeds[c.inputs["face"]] = np.zeros((1, 3, s, s), np.float32)
-        if "audio" in c.modalities and c.inputs["audio"] not in feeds:
+            faces = np.zeros((n, 3, s, s), np.float32)
+            for i, (track, _) in enumerate(rows):
+                if track is not None:
+                    faces[i] = face_tensor(bgr, [track.box], c.face)[0]  # type: ignore[arg-type]
+            feeds[c.inputs["face"]] = faces
+        if "audio" in c.modalities:
             a = c.audio
-            feeds[c.inputs["audio"]] = np.zeros((1, 1, a.n_mels, a.frames), np.float32)  # type: ignore[union-attr]
+            audio = np.zeros((n, 1, a.n_mels, a.frames), np.float32)  # type: ignore[union-attr]
+            for i, (_, fused) in enumerate(rows):
+                if fused and voice is not None:
+                    audio[i] = voice[0]
+            feeds[c.inputs["audio"]] = audio
         if "modality_mask" in c.inputs:
             feeds[c.inputs["modality_mask"]] = np.array(
-                [[float(result.face_used), float(result.voice_used)]], np.float32)
+                [[float(t is not None), float(fused)] for t, fused in rows], np.float32)
+        return feeds
 
-        out = self.backend.run(feeds)
-        t3 = time.perf_counter()
-        result.timings_ms["inference"] = (t3 - t2) * 1e3
-
-        raw = softmax(out[c.outputs["logits"]][0].astype(np.float32))
-        result.raw_probabilities = raw
-        if "face_logits" in c.outputs and result.face_used:
-            result.face_probabilities = softmax(out[c.outputs["face_logits"]][0].astype(np.float32))
-        if "audio_logits" in c.outputs and result.voice_used:
-            result.voice_probabilities = softmax(out[c.outputs["audio_logits"]][0].astype(np.float32))
+    def _estimate(self, out: dict[str, np.ndarray], i: int, track: Optional[Track], fused: bool,
+                  voice_present: bool, stamp_ns: int) -> Recognition:
+        c = self.contract
+        r = Recognition(labels=c.labels, voice_present=voice_present,
+                        face_present=track is not None, face_used=track is not None,
+                        voice_used=fused, face_box=track.box if track is not None else None)
+        raw = softmax(out[c.outputs["logits"]][i].astype(np.float32))
+        r.raw_probabilities = raw
+        if "face_logits" in c.outputs and r.face_used:
+            r.face_probabilities = softmax(out[c.outputs["face_logits"]][i].astype(np.float32))
+        if "audio_logits" in c.outputs and r.voice_used:
+            r.voice_probabilities = softmax(out[c.outputs["audio_logits"]][i].astype(np.float32))
         if "fusion_weights" in c.outputs:
-            w = out[c.outputs["fusion_weights"]][0]
-            result.face_weight, result.voice_weight = float(w[0]), float(w[1])
+            w = out[c.outputs["fusion_weights"]][i]
+            r.face_weight, r.voice_weight = float(w[0]), float(w[1])
         else:  # single-modality model
-            result.face_weight = 1.0 if result.face_used else 0.0
-            result.voice_weight = 1.0 if result.voice_used else 0.0
-            if result.face_used and not result.face_probabilities.size:
-                result.face_probabilities = raw
-            if result.voice_used and not result.voice_probabilities.size:
-                result.voice_probabilities = raw
-
-        smoothed = self.smoother.update(raw, stamp_ns)
-        result.probabilities = smoothed
+            r.face_weight = 1.0 if r.face_used else 0.0
+            r.voice_weight = 1.0 if r.voice_used else 0.0
+            if r.face_used and not r.face_probabilities.size:
+                r.face_probabilities = raw
+            if r.voice_used and not r.voice_probabilities.size:
+                r.voice_probabilities = raw
+        key = track.track_id if track is not None else NO_FACE
+        smoother = self._smoothers.setdefault(key, ProbabilitySmoother(self.smoothing_tau_s))
+        smoothed = smoother.update(raw, stamp_ns)
+        r.probabilities = smoothed
         best = int(np.argmax(smoothed))
-        result.label = c.labels[best]
-        result.confidence = float(smoothed[best])
-        result.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
-        return result
+        r.label, r.confidence = c.labels[best], float(smoothed[best])
+        return r

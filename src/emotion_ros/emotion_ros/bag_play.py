@@ -25,8 +25,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
-from emotion_core.stamp_order import JUMP_BACK, OUT_OF_ORDER, StampOrder
-from emotion_core.sync import RateLimiter
+from emotion_core.pairing import ACCEPTED, CLOCK_JUMP, AvPairer, PairingSettings
 
 from .bagio import BagError, bag_info, find_bags, header_stamp_ns, is_transient_local, messages
 from .common import ns_to_msg
@@ -114,8 +113,8 @@ class BagPlayer:
         self.stats = PlayStats()
         self.published_at: dict[int, float] = {}  # image stamp -> monotonic publish time
         self._in_flight: deque[int] = deque()
-        self._order = StampOrder(jump_s=0.5)  # av_sync_node's frame rules, to predict answers
-        self._limiter = RateLimiter(config.pace_rate_hz)
+        # av_sync_node's own pairer, fed the frames only: predicts which frames get an answer.
+        self._predictor: AvPairer[None] = AvPairer(PairingSettings(rate_hz=config.pace_rate_hz))
         self._cond = threading.Condition()
         self._last_progress = time.monotonic()
         self._stop = threading.Event()
@@ -180,11 +179,12 @@ class BagPlayer:
             self._cond.notify_all()
 
     def _will_answer(self, stamp: int) -> bool:
-        order = self._order.check(stamp)
-        if order == JUMP_BACK:
+        outcome = self._predictor.add_frame(stamp, None)
+        self._predictor.release(force=True)  # only the decision matters here
+        if outcome == CLOCK_JUMP:
             with self._cond:
                 self._in_flight.clear()  # the graph resets; older frames will not be answered
-        return order != OUT_OF_ORDER and self._limiter.accept(stamp)
+        return outcome in (ACCEPTED, CLOCK_JUMP)
 
     def _gate(self, stamp: int) -> None:
         """Block (paced) while ``max_in_flight`` answered-to-be frames await their /emotion."""

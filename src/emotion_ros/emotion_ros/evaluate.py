@@ -228,8 +228,11 @@ def replay(cfg: EvalConfig, infos: Sequence[BagInfo], log=print) -> tuple[Collec
     spinner.start()
     inputs = [IMAGE_TOPIC, AUDIO_TOPIC, INFO_TOPIC]
     try:
-        rate_hz = float(node_params(cfg.params_file, "av_sync_node",
-                                    spec.overrides.get("av_sync_node")).get("rate_hz", 0.0))
+        from emotion_core.pairing import PairingSettings
+        from emotion_core.settings import from_mapping
+
+        rate_hz = from_mapping(PairingSettings, node_params(
+            cfg.params_file, "av_sync_node", spec.overrides.get("av_sync_node"))).rate_hz
         play_cfg = PlayConfig([i.path for i in infos], rate=cfg.rate, paced=cfg.paced, loops=cfg.loops,
                               remap=cfg.remap, topics=[t for i in infos for t in i.topics
                                                        if cfg.remap.get(t, t) in inputs],
@@ -316,22 +319,21 @@ def build_report(cfg: EvalConfig, infos: Sequence[BagInfo], timeline: LabelTimel
 def offline_check(cfg: EvalConfig, infos: Sequence[BagInfo], timeline: LabelTimeline,
                   replayed: Sequence[Estimate], class_names: Sequence[str]) -> dict[str, Any]:
     """Run every converted clip through emotion_core in-process and compare with the replay."""
-    from emotion_core.backends import load_model
-    from emotion_core.face import create_detector
     from emotion_core.offline import ClipTiming, offline_estimates
-    from emotion_core.recognizer import EmotionRecognizer
+    from emotion_core.pairing import PairingSettings
+    from emotion_core.recognizer_settings import RecognizerSettings, build_recognizer
+    from emotion_core.settings import from_mapping
 
     from .dataset_bags import CLIP_KEY, load_clip
 
     sync = node_params(cfg.params_file, "av_sync_node", cfg.node_overrides.get("av_sync_node"))
-    emo = node_params(cfg.params_file, "emotion_node", cfg.node_overrides.get("emotion_node"))
     if cfg.rate_hz is not None:
         sync["rate_hz"] = cfg.rate_hz
-    backend, contract = load_model(model_path(cfg), "onnxruntime", int(emo.get("intra_op_threads", 0)))
-    detector = create_detector(emo.get("detector", "haar")) if "face" in contract.modalities else None
-    recognizer = EmotionRecognizer(backend, contract, detector, emo.get("use_face", True),
-                                   emo.get("use_voice", True), emo.get("vad_threshold_dbfs", -45.0),
-                                   emo.get("smoothing_tau_s", 0.5))
+    pairing = from_mapping(PairingSettings, sync)
+    emo = node_params(cfg.params_file, "emotion_node", cfg.node_overrides.get("emotion_node"))
+    settings = from_mapping(RecognizerSettings, {**emo, "model_path": str(model_path(cfg)),
+                                                 "backend": "onnxruntime"})
+    recognizer, _ = build_recognizer(settings)
     offline: list[Estimate] = []
     clips = [json.loads(i.custom[CLIP_KEY]) for i in infos if CLIP_KEY in i.custom]
     if not clips:
@@ -341,9 +343,7 @@ def offline_check(cfg: EvalConfig, infos: Sequence[BagInfo], timeline: LabelTime
         media = load_clip(clip["video"], clip["audio"], clip["start_s"], clip["end_s"],
                           clip["sample_rate"], clip["max_width"])
         timing = ClipTiming(clip["base_ns"], clip["fps"], clip["sample_rate"], clip["chunk_samples"])
-        offline += offline_estimates(recognizer, timing, media.frames, media.audio,
-                                     float(sync.get("rate_hz", 10.0)), float(sync.get("window_s", 2.0)),
-                                     float(sync.get("stale_s", 0.5)), float(sync.get("buffer_s", 10.0)))
+        offline += offline_estimates(recognizer, timing, media.frames, media.audio, pairing)
     wall = time.monotonic() - t0
     ours = score_estimates(offline, timeline, class_names)
     theirs = score_estimates(replayed, timeline, class_names)

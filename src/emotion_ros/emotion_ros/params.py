@@ -15,6 +15,8 @@ from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from emotion_core.settings import Spec, specs
+
 
 @dataclass(frozen=True)
 class Param:
@@ -40,14 +42,27 @@ class Param:
         return d
 
     def problem(self, value: Any) -> Optional[str]:
-        """Why ``value`` is invalid, or None."""
-        if self.choices and value not in self.choices:
-            return f"{self.name}={value!r} is not one of {list(self.choices)}"
-        if self.range is not None and not isinstance(value, (bool, str)):
-            lo, hi = self.range
-            if not lo <= value <= hi:
-                return f"{self.name}={value!r} is outside [{lo}, {hi}]"
-        return None
+        """Why ``value`` is invalid, or None (the core's rule for settings fields)."""
+        return Spec(self.description, self.range, self.choices, self.read_only).problem(self.name, value)
+
+
+def params_from(settings_cls: type, **overrides: Any) -> list[Param]:
+    """Parameter table of a core settings dataclass: names, defaults, ranges and descriptions
+    come from its fields, so a default exists once. ``overrides``: name -> dict of Param fields
+    that differ for this node (e.g. read_only)."""
+    out = []
+    for name, (default, spec) in specs(settings_cls).items():
+        fields_ = dict(name=name, default=default, description=spec.description, range=spec.range,
+                       choices=spec.choices, read_only=spec.read_only)
+        fields_.update(overrides.get(name, {}))
+        out.append(Param(**fields_))
+    return out
+
+
+def settings_from(settings_cls: type, values: dict[str, Any]) -> Any:
+    """The settings object for a node's current parameter values."""
+    names = specs(settings_cls)
+    return settings_cls(**{k: v for k, v in values.items() if k in names})
 
 
 def declare(node: Node, params: Sequence[Param],

@@ -1,17 +1,30 @@
-"""ApproximateTimeSynchronizer from message_filters where installed, else the equivalent policy
-from emotion_core behind the same interface (message_filters has no PyPI wheel)."""
+"""message_filters' ApproximateTimeSynchronizer behind the core pairer's ``Matcher`` interface,
+where message_filters is installed (apt ROS 2); elsewhere the core's identical policy is used
+(message_filters has no PyPI wheel)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional
 
+from std_msgs.msg import Header
+
+from emotion_core.pairing import Matcher
 from emotion_core.sync import ApproximateTimePolicy
 
-from .common import stamp_ns
+from .common import ns_to_msg
+
+
+class _Stamped:
+    """What message_filters reads of a message: ``header.stamp``."""
+
+    __slots__ = ("header", "item")
+
+    def __init__(self, stamp_ns: int, item: Any) -> None:
+        self.header = Header(stamp=ns_to_msg(stamp_ns))
+        self.item = item
 
 
 class FilterInput:
-    """A message_filters-style input that the node feeds by hand, after its own gating
-    (rate limit), so the synchronizer only sees frames that will be processed."""
+    """A message_filters-style input that the pairer feeds by hand, after its own gating."""
 
     def __init__(self) -> None:
         self.callbacks: dict[int, tuple[Callable[..., None], tuple]] = {}
@@ -26,32 +39,40 @@ class FilterInput:
             cb(msg, *args)
 
 
-class PolicySynchronizer:
-    """Same constructor and callbacks as ``message_filters.ApproximateTimeSynchronizer``."""
+class MessageFiltersMatcher:
+    """``message_filters.ApproximateTimeSynchronizer`` over two hand-fed inputs."""
 
-    def __init__(self, fs: Sequence[FilterInput], queue_size: int, slop: float) -> None:
-        self.policy = ApproximateTimePolicy(len(fs), queue_size, slop)
-        #: Per-input {stamp: msg} queues, the attribute message_filters' synchronizer has too.
-        self.queues = self.policy.queues
-        for i, f in enumerate(fs):
-            f.registerCallback(self.add, i)
+    def __init__(self, queue_size: int, slop_s: float) -> None:
+        import message_filters
 
-    def registerCallback(self, cb: Callable[..., None]) -> None:  # noqa: N802
-        self.policy.register_callback(cb)
+        self._inputs = [FilterInput(), FilterInput()]
+        self._sync = message_filters.ApproximateTimeSynchronizer(self._inputs, queue_size, slop_s)
+        self._sync.registerCallback(self._on_match)
+        self._matched: Optional[tuple[Any, ...]] = None
 
-    def add(self, msg: Any, index: int) -> None:
-        self.policy.add(index, stamp_ns(msg.header.stamp), msg)
+    def _on_match(self, *msgs: _Stamped) -> None:
+        self._matched = tuple(m.item for m in msgs)
+
+    def add(self, index: int, stamp_ns: int, item: Any) -> Optional[tuple[Any, ...]]:
+        self._matched = None
+        self._inputs[index].signalMessage(_Stamped(stamp_ns, item))
+        matched, self._matched = self._matched, None
+        return matched
+
+    def clear(self) -> None:
+        for queue in self._sync.queues:
+            queue.clear()
 
 
-def make_synchronizer(fs: Sequence[FilterInput], queue_size: int, slop: float,
-                      prefer: str = "auto") -> tuple[Any, str]:
-    """(synchronizer, implementation name); ``prefer``: auto, message_filters or emotion_core."""
+def make_matcher(prefer: str = "auto") -> tuple[Callable[[int, float], Matcher], str]:
+    """(factory(queue_size, slop_s), implementation name); ``prefer``: auto, message_filters
+    or emotion_core."""
     if prefer in ("auto", "message_filters"):
         try:
-            import message_filters
+            import message_filters  # noqa: F401
 
-            return message_filters.ApproximateTimeSynchronizer(fs, queue_size, slop), "message_filters"
+            return MessageFiltersMatcher, "message_filters"
         except ImportError:
             if prefer == "message_filters":
                 raise
-    return PolicySynchronizer(fs, queue_size, slop), "emotion_core"
+    return (lambda q, slop: ApproximateTimePolicy(2, q, slop)), "emotion_core"

@@ -1,0 +1,76 @@
+"""What emotion_node (and offline evaluation) build a recognizer from: one settings dataclass
+whose fields carry defaults and ranges, and the one function that builds it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from typing import Optional
+
+from .face import DETECTOR_NAMES
+from .settings import setting
+from .tracking import TrackingSettings
+
+BACKENDS = ("auto", "onnxruntime", "onnxruntime-cuda", "tensorrt")
+
+
+@dataclass(frozen=True)
+class RecognizerSettings:
+    """Model, backend, detector and per-frame processing choices."""
+
+    model_path: str = setting("", "ONNX model or TensorRT engine carrying an emotion contract")
+    backend: str = setting("auto", "inference backend", choices=BACKENDS)
+    force_engine_update: bool = setting(False, "TensorRT: rebuild the engine even when the cached one "
+                                        "matches this GPU, TensorRT and ONNX file (default false: a "
+                                        "valid engine is reused)")
+    engine_precision: str = setting("fp16", "TensorRT engine precision when one is built from ONNX",
+                                    choices=("fp32", "fp16", "int8"))
+    detector: str = setting("auto", "face detector: tiny (face-api's tiny detector, ONNX), ssd "
+                            "(face-api's SSD MobileNetV1, ONNX: stronger, slower), haar (OpenCV), or "
+                            "auto (tiny when its model is built, else haar)", choices=DETECTOR_NAMES,
+                            read_only=True)
+    use_face: bool = setting(True, "use the face branch when the model has one")
+    use_voice: bool = setting(True, "use the voice branch when the model has one")
+    vad_threshold_dbfs: float = setting(-45.0, "voice activity threshold on the loudest 25 ms frame "
+                                        "[dBFS]", range=(-120.0, 0.0))
+    smoothing_tau_s: float = setting(0.5, "time constant of the probability smoothing [s] (0 = none)",
+                                     range=(0.0, 30.0))
+    intra_op_threads: int = setting(0, "ONNX Runtime threads (0 = its default)", range=(0, 64),
+                                    read_only=True)
+
+
+#: Fields whose change means loading a model (the rest apply to a running recognizer).
+MODEL_FIELDS = ("model_path", "backend", "force_engine_update", "engine_precision")
+
+
+def build_recognizer(s: RecognizerSettings, tracking: Optional[TrackingSettings] = None,
+                     frame_rate: float = 10.0):
+    """(recognizer, backend name) for ``s``; raises BackendError / ContractError / OSError with
+    the reason when the model cannot be used. With ``tracking``, faces are tracked; the face
+    descriptor (re-identification of a returning person) is used where its model is built."""
+    import logging
+
+    from .backends import load_model
+    from .face import create_detector
+    from .recognizer import EmotionRecognizer
+
+    backend, contract = load_model(s.model_path, s.backend, s.intra_op_threads, s.engine_precision,
+                                   s.force_engine_update)
+    detector = create_detector(s.detector) if "face" in contract.modalities else None
+    embedder = None
+    if tracking is not None and tracking.remember_s > 0 and detector is not None:
+        from .face_descriptor import FaceDescriptor
+
+        try:
+            embedder = FaceDescriptor(intra_op_threads=s.intra_op_threads)
+        except FileNotFoundError as exc:
+            logging.getLogger(__name__).warning(
+                "%s: a person who leaves the view gets a new id when they return", exc)
+    recognizer = EmotionRecognizer(backend, contract, detector, s.use_face, s.use_voice,
+                                   s.vad_threshold_dbfs, s.smoothing_tau_s, tracking, embedder, frame_rate)
+    return recognizer, backend.name
+
+
+def apply_to(recognizer, s: RecognizerSettings) -> None:
+    """Apply the run-time fields of ``s`` to a running recognizer (through its own setters)."""
+    recognizer.configure(use_face=s.use_face, use_voice=s.use_voice,
+                         vad_threshold_dbfs=s.vad_threshold_dbfs, smoothing_tau_s=s.smoothing_tau_s)
