@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -34,63 +35,99 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_profile(config: str | Path, device: torch.device, batch: int = 8, steps: int = 5,
+class ProfileBench:
+    """One profile's model, optimizer and random inputs, timed in rounds (see ``run``)."""
+
+    def __init__(self, config: str | Path, device: torch.device, batch: int = 0) -> None:
+        cfg = load_config(config, ["model.weights=null", "model.backbone_checkpoint=null"])
+        self.cfg, self.device = cfg, device
+        self.batch = batch or cfg.train.batch_size
+        self.spec = cfg.audio.spec(normalised=False)
+        self.model = create_model(cfg.model, self.spec.n_mels, 8).to(device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
+        self.train_inputs = self._inputs(self.batch)
+        self.labels = torch.randint(0, 8, (self.batch,), device=device)
+        self.one = self._inputs(1)
+        self.step_s: list[float] = []
+        self.infer_s: list[float] = []
+
+    def _inputs(self, n: int) -> tuple[torch.Tensor, ...]:
+        size, spec, dev = self.cfg.face.size, self.spec, self.device
+        return (torch.randn(n, 3, size, size, device=dev),
+                torch.randn(n, 1, spec.n_mels, spec.frames, device=dev), torch.ones(n, 2, device=dev))
+
+    def _step(self) -> None:
+        self.model.train()
+        out = self.model(*self.train_inputs)
+        loss = fusion_loss(out, self.labels, self.train_inputs[2], 0.5, 0.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def warm(self, steps: int) -> None:
+        for _ in range(steps):
+            self._step()
+        self.model.eval()
+        with torch.inference_mode():
+            for _ in range(steps):
+                self.model(*self.one)
+
+    def time_round(self, steps: int, runs: int) -> None:
+        """``steps`` training steps (their mean time kept) and ``runs`` single-sample inferences."""
+        _sync(self.device)
+        tic = time.perf_counter()
+        for _ in range(steps):
+            self._step()
+        _sync(self.device)
+        self.step_s.append((time.perf_counter() - tic) / steps)
+        self.model.eval()
+        with torch.inference_mode():
+            for _ in range(runs):
+                _sync(self.device)
+                tic = time.perf_counter()
+                self.model(*self.one)
+                _sync(self.device)
+                self.infer_s.append(time.perf_counter() - tic)
+
+    def row(self) -> dict[str, Any]:
+        """Medians over rounds: on a shared machine the load drifts, and rounds spread it."""
+        step = statistics.median(self.step_s)
+        infer = sorted(self.infer_s)
+        cfg = self.cfg
+        return {"profile": cfg.name, "backbone": cfg.model.backbone, "face_px": cfg.face.size,
+                "audio": f"{self.spec.n_mels}x{self.spec.frames}",
+                "params_m": sum(p.numel() for p in self.model.parameters()) / 1e6,
+                "train_samples_per_s": self.batch / step, "train_ms_per_step": 1e3 * step,
+                "train_batch": self.batch, "rounds": len(self.step_s),
+                "infer_ms_per_sample_p50": 1e3 * infer[len(infer) // 2],
+                "infer_ms_per_sample_mean": 1e3 * sum(infer) / len(infer)}
+
+
+def bench_profile(config: str | Path, device: torch.device, batch: int = 0, steps: int = 5,
                   warmup: int = 2, runs: int = 20) -> dict[str, Any]:
     """One profile's training throughput and inference latency (``batch`` 0: the config's)."""
-    cfg = load_config(config, ["model.weights=null", "model.backbone_checkpoint=null"])
-    batch = batch or cfg.train.batch_size
-    spec = cfg.audio.spec(normalised=False)
-    model = create_model(cfg.model, spec.n_mels, 8).to(device)
-    params = sum(p.numel() for p in model.parameters())
-
-    def inputs(n: int) -> tuple[torch.Tensor, ...]:
-        return (torch.randn(n, 3, cfg.face.size, cfg.face.size, device=device),
-                torch.randn(n, 1, spec.n_mels, spec.frames, device=device),
-                torch.ones(n, 2, device=device))
-
-    face, audio, mask = inputs(batch)
-    labels = torch.randint(0, 8, (batch,), device=device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    model.train()
-    for i in range(warmup + steps):
-        if i == warmup:
-            _sync(device)
-            tic = time.perf_counter()
-        out = model(face, audio, mask)
-        loss = fusion_loss(out, labels, mask, 0.5, 0.0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    _sync(device)
-    train_s = time.perf_counter() - tic
-    train_sps = batch * steps / train_s
-
-    model.eval()
-    one = inputs(1)
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + runs):
-            _sync(device)
-            tic = time.perf_counter()
-            model(*one)
-            _sync(device)
-            if i >= warmup:
-                times.append(time.perf_counter() - tic)
-    times.sort()
-    return {"profile": cfg.name, "backbone": cfg.model.backbone, "face_px": cfg.face.size,
-            "audio": f"{spec.n_mels}x{spec.frames}", "params_m": params / 1e6,
-            "train_samples_per_s": train_sps, "train_ms_per_step": 1e3 * train_s / steps,
-            "train_batch": batch,
-            "infer_ms_per_sample_p50": 1e3 * times[len(times) // 2],
-            "infer_ms_per_sample_mean": 1e3 * sum(times) / len(times)}
+    bench = ProfileBench(config, device, batch)
+    bench.warm(warmup)
+    bench.time_round(steps, runs)
+    return bench.row()
 
 
 def run(configs: Sequence[str | Path] = DEFAULT_CONFIGS, device: str = "cpu", threads: int = 0,
-        **kwargs: Any) -> list[dict[str, Any]]:
+        batch: int = 0, steps: int = 6, warmup: int = 2, runs: int = 30,
+        rounds: int = 1) -> list[dict[str, Any]]:
+    """Every profile, timed in ``rounds`` interleaved rounds (medians reported), so that load
+    from other jobs drifting over a minute reaches every profile alike."""
     if threads > 0:
         torch.set_num_threads(threads)
     dev = torch.device(device)
-    return [bench_profile(c, dev, **kwargs) for c in configs]
+    benches = [ProfileBench(c, dev, batch) for c in configs]
+    for bench in benches:
+        bench.warm(warmup)
+    rounds = max(rounds, 1)
+    for _ in range(rounds):
+        for bench in benches:
+            bench.time_round(max(1, steps // rounds), max(1, runs // rounds))
+    return [b.row() for b in benches]
 
 
 #: Rows of the side-by-side table: (label, row key, format).
@@ -117,11 +154,13 @@ def main(argv: Optional[list[str]] = None) -> list[dict[str, Any]]:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--batch", type=int, default=0, help="training batch (0: each config's)")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps")
-    parser.add_argument("--runs", type=int, default=20, help="timed inference calls")
+    parser.add_argument("--steps", type=int, default=6, help="timed training steps (over all rounds)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (medians)")
+    parser.add_argument("--runs", type=int, default=30, help="timed inference calls (over all rounds)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    rows = run(args.configs, args.device, args.threads, batch=args.batch, steps=args.steps, runs=args.runs)
+    rows = run(args.configs, args.device, args.threads, batch=args.batch, steps=args.steps,
+               runs=args.runs, rounds=args.rounds)
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
     print(f"device {args.device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(format_table(rows))
