@@ -9,12 +9,12 @@ from typing import Mapping, Protocol, Sequence
 import numpy as np
 
 from .contract import ContractError, ModelContract, read_contract
+from .cuda import BackendError, check, import_cudart
 
 log = logging.getLogger(__name__)
 
-
-class BackendError(RuntimeError):
-    """The model cannot be loaded or run by the requested backend."""
+__all__ = ["BackendError", "InferenceBackend", "OnnxRuntimeBackend", "TensorRTBackend", "load_model",
+           "tensorrt_available"]
 
 
 class InferenceBackend(Protocol):
@@ -75,7 +75,7 @@ class TensorRTBackend:
             import tensorrt as trt
         except ImportError as exc:
             raise BackendError("TensorRT is not installed (pip install tensorrt, or JetPack)") from exc
-        self._cudart = _import_cudart()
+        self._cudart = import_cudart()
         path = Path(engine_path)
         if not path.is_file():
             raise BackendError(f"engine file not found: {path}")
@@ -94,15 +94,15 @@ class TensorRTBackend:
         self._dtypes = {n: np.dtype(trt.nptype(engine.get_tensor_dtype(n))) for n in names}
         self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device ptr, bytes)
         err, self._stream = self._cudart.cudaStreamCreate()
-        _check(err, "cudaStreamCreate")
+        check(err, "cudaStreamCreate")
 
     def _device(self, name: str, nbytes: int) -> int:
         ptr, size = self._buffers.get(name, (0, 0))
         if size < nbytes:
             if ptr:
-                _check(self._cudart.cudaFree(ptr)[0], "cudaFree")
+                check(self._cudart.cudaFree(ptr)[0], "cudaFree")
             err, ptr = self._cudart.cudaMalloc(max(nbytes, 1))
-            _check(err, "cudaMalloc")
+            check(err, "cudaMalloc")
             self._buffers[name] = (ptr, nbytes)
         return self._buffers[name][0]
 
@@ -115,7 +115,7 @@ class TensorRTBackend:
             if not self._context.set_input_shape(name, host.shape):
                 raise BackendError(f"engine rejects shape {host.shape} for input {name!r}")
             ptr = self._device(name, host.nbytes)
-            _check(cudart.cudaMemcpyAsync(ptr, host.ctypes.data, host.nbytes, h2d, self._stream)[0], "H2D")
+            check(cudart.cudaMemcpyAsync(ptr, host.ctypes.data, host.nbytes, h2d, self._stream)[0], "H2D")
             self._context.set_tensor_address(name, ptr)
         outputs: dict[str, np.ndarray] = {}
         for name in self.output_names:
@@ -126,8 +126,8 @@ class TensorRTBackend:
             raise BackendError("TensorRT execution failed")
         for name, host in outputs.items():
             ptr = self._buffers[name][0]
-            _check(cudart.cudaMemcpyAsync(host.ctypes.data, ptr, host.nbytes, d2h, self._stream)[0], "D2H")
-        _check(cudart.cudaStreamSynchronize(self._stream)[0], "cudaStreamSynchronize")
+            check(cudart.cudaMemcpyAsync(host.ctypes.data, ptr, host.nbytes, d2h, self._stream)[0], "D2H")
+        check(cudart.cudaStreamSynchronize(self._stream)[0], "cudaStreamSynchronize")
         return outputs
 
     def __del__(self) -> None:
@@ -135,28 +135,12 @@ class TensorRTBackend:
             self._cudart.cudaFree(ptr)
 
 
-def _import_cudart():
-    try:
-        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
-    except ImportError:
-        try:
-            from cuda import cudart  # type: ignore[no-redef]  # older cuda-python
-        except ImportError as exc:
-            raise BackendError("TensorRT backend needs cuda-python (pip install cuda-python)") from exc
-    return cudart
-
-
-def _check(err, what: str) -> None:
-    if int(err) != 0:
-        raise BackendError(f"{what} failed with CUDA error {err}")
-
-
 def tensorrt_available() -> bool:
     """True when TensorRT, cuda-python and a CUDA device are all present."""
     try:
         import tensorrt  # noqa: F401
 
-        cudart = _import_cudart()
+        cudart = import_cudart()
         err, count = cudart.cudaGetDeviceCount()
         return int(err) == 0 and count > 0
     except Exception:

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .contract import ModelContract, read_onnx_contract, sidecar_path
+from .cuda import check, import_cudart
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -103,11 +104,9 @@ def current_target() -> BuildTarget:
     try:
         import tensorrt as trt
 
-        from .backends import _check, _import_cudart
-
-        cudart = _import_cudart()
+        cudart = import_cudart()
         err, props = cudart.cudaGetDeviceProperties(0)
-        _check(err, "cudaGetDeviceProperties")
+        check(err, "cudaGetDeviceProperties")
     except Exception as exc:
         raise EngineError(f"TensorRT with a CUDA GPU is needed for engines: {exc}") from exc
     name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
@@ -170,9 +169,7 @@ def _calibrator(trt, calibration, cache: Optional[str | Path], batch: int):
     cache_path = Path(cache) if cache else None
     if calibration is None and (cache_path is None or not cache_path.is_file()):
         raise EngineError("INT8 needs calibration samples or an existing calibration cache")
-    from .backends import _check, _import_cudart
-
-    cudart = _import_cudart()
+    cudart = import_cudart()
 
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
@@ -183,7 +180,7 @@ def _calibrator(trt, calibration, cache: Optional[str | Path], batch: int):
             self.ptrs = {}
             for name, arr in self.data.items():
                 err, ptr = cudart.cudaMalloc(arr[:batch].nbytes)
-                _check(err, "cudaMalloc")
+                check(err, "cudaMalloc")
                 self.ptrs[name] = ptr
 
         def get_batch_size(self) -> int:
@@ -194,7 +191,7 @@ def _calibrator(trt, calibration, cache: Optional[str | Path], batch: int):
                 return None
             for name in names:
                 host = self.data[name][self.i:self.i + batch]
-                _check(cudart.cudaMemcpy(self.ptrs[name], host.ctypes.data, host.nbytes,
+                check(cudart.cudaMemcpy(self.ptrs[name], host.ctypes.data, host.nbytes,
                                          cudart.cudaMemcpyKind.cudaMemcpyHostToDevice)[0], "H2D")
             self.i += batch
             return [self.ptrs[n] for n in names]

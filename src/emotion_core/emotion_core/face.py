@@ -1,36 +1,16 @@
 """Face detection and the face-crop preprocessing that the model contract describes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .contract import FaceSpec
+from .face_types import FaceBox, FaceDetector
 
-
-@dataclass(frozen=True)
-class FaceBox:
-    """Axis-aligned face box in source-image pixels."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    score: float = 1.0
-
-    @property
-    def area(self) -> int:
-        return self.w * self.h
-
-
-class FaceDetector(Protocol):
-    """Anything that finds faces in a BGR uint8 image."""
-
-    name: str
-
-    def detect(self, bgr: np.ndarray) -> list[FaceBox]: ...
+__all__ = ["DETECTOR_NAMES", "FaceBox", "FaceDetector", "HaarFaceDetector", "create_detector", "crop_square",
+           "face_tensor", "normalize_crop", "square_box"]
 
 
 class HaarFaceDetector:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .backends import OnnxRuntimeBackend
-from .face import FaceBox
+from .face_types import FaceBox
 
 DETECTOR_KEY = "face_detector"
 DEFAULT_MODEL_FILE = "face_detector_tiny.onnx"

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .backends import OnnxRuntimeBackend
-from .face import FaceBox
+from .face_types import FaceBox
 from .face_onnx import DETECTOR_KEY, default_model_path, letterbox, load_json_metadata, nms
 
 DEFAULT_MODEL_FILE = "face_detector_ssd.onnx"
