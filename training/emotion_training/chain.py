@@ -1,8 +1,8 @@
 """The whole chain on a dataset folder: prepare -> train -> evaluate -> export -> evaluate the
 exported model with ONNX Runtime (the robot's backend), for one fold or every fold.
 
-    python -m emotion_training.chain --config training/configs/ravdess_mobilenetv3.yaml \
-        --data-root /data/RAVDESS --output runs/ravdess-mnv3 [--all-folds]
+    python -m emotion_training.chain --config training/configs/ravdess_face_expression_net.yaml \
+        --data-root /data/RAVDESS --output runs/ravdess-fen [--all-folds]
 
 Before any work it checks the config against this machine (data folder, pretrained weights:
 nothing is downloaded); before training it prints the takes found, used and skipped per

@@ -12,7 +12,7 @@ which no face was detected, per speaker. Those windows are face-absent, as on th
 ``data.face_fallback=centre`` (off by default) feeds a centred square crop instead, for
 corpora whose faces are centred in the frame (RAVDESS is filmed that way).
 
-    python -m emotion_training.prepare --config training/configs/ravdess_mobilenetv3.yaml \
+    python -m emotion_training.prepare --config training/configs/ravdess_face_expression_net.yaml \
         --data-root /data/RAVDESS
 """
 from __future__ import annotations

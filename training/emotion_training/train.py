@@ -1,9 +1,9 @@
 """Train the fusion model: one script for one CPU, one GPU, or many GPUs under ``torchrun``.
 
-    python -m emotion_training.train --config training/configs/ravdess_mobilenetv3.yaml \
-        --data-root /data/RAVDESS --output runs/ravdess-mnv3-fold0
+    python -m emotion_training.train --config training/configs/ravdess_face_expression_net.yaml \
+        --data-root /data/RAVDESS --output runs/ravdess-fen-fold0
     torchrun --nproc_per_node 4 -m emotion_training.train --config … --output …   # DDP
-    python -m emotion_training.train --resume runs/ravdess-mnv3-fold0/last.pt       # go on
+    python -m emotion_training.train --resume runs/ravdess-fen-fold0/last.pt       # go on
 
 The run folder receives the resolved ``config.yaml``, ``split.json`` (speakers of each part),
 ``last.pt`` / ``best.pt`` (model, optimizer, scheduler, epoch, config: everything to resume
