@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from emotion_training.models.backbones import register_backbone
+from emotion_training.backbone_registry import register_backbone
 
 from .torch_model import FaceExpressionBackbone
 

@@ -18,10 +18,10 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
+from ..backbone_registry import REGISTRY as _REGISTRY, register_backbone
+
 log = logging.getLogger(__name__)
 
-BackboneFactory = Callable[[Optional[str]], nn.Module]
-_REGISTRY: dict[str, BackboneFactory] = {}
 #: Backbones built by torchvision, with a loader of their weights enum (imported lazily).
 _TORCHVISION_WEIGHTS: dict[str, Callable[[], Any]] = {}
 
@@ -34,15 +34,6 @@ def looks_like_path(weights: str) -> bool:
     """A ``model.weights`` value meant as a file or folder rather than a weights name."""
     return os.sep in weights or "/" in weights or Path(weights).suffix.lower() in (
         ".pth", ".pt", ".bin", ".json", ".ckpt", ".safetensors") or Path(weights).exists()
-
-
-def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
-    def wrap(factory: BackboneFactory) -> BackboneFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"backbone {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
-    return wrap
 
 
 def list_backbones() -> list[str]:
