@@ -67,13 +67,43 @@ def test_folder_skips_unreadable_images(tmp_path):
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("loop", [False, True])
-def test_folder_of_only_unreadable_images_ends_instead_of_spinning(tmp_path, loop):
+def test_folder_of_only_unreadable_images_ends_instead_of_spinning(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"nope")
     (tmp_path / "worse.png").write_bytes(b"")
-    src = FolderFrames(str(tmp_path), loop=loop)
+    src = FolderFrames(str(tmp_path), loop=False)
     assert src.read() is None  # one pass over the folder, not an endless loop
     assert len(src.skipped) == 2
+
+
+@pytest.mark.timeout(20)
+def test_looping_folder_that_became_unreadable_fails_so_the_node_can_reopen_it(tmp_path):
+    frames = write_images(tmp_path / "f", 2)
+    src = FolderFrames(str(tmp_path / "f"), loop=True)
+    np.testing.assert_array_equal(src.read(), frames[0])
+    for path in (tmp_path / "f").iterdir():  # the folder's files go away (unmounted, replaced)
+        path.unlink()
+    with pytest.raises(SourceError, match="no readable image in a whole pass over 2 files"):
+        src.read()  # one pass, then a failure: never an endless loop, never a silent end
+    assert len(src.skipped) == 2
+
+
+def test_live_sources_are_recognised():
+    from emotion_core.sources import is_live
+
+    assert is_live("0") and is_live("/dev/video9") and is_live("rtsp://cam.local/stream")
+    assert not is_live("clip.mp4") and not is_live("frames/")
+
+
+def test_microphone_that_stops_delivering_raises(monkeypatch):
+    import queue
+
+    from emotion_core.sources import MicrophoneAudio
+
+    mic = MicrophoneAudio.__new__(MicrophoneAudio)  # no PortAudio here: only the read path
+    mic._queue, mic._pending, mic.timeout_s = queue.Queue(), np.zeros(0, np.float32), 0.05
+    mic._queue.put(np.ones(100, np.float32))
+    with pytest.raises(SourceError, match="delivered nothing"):
+        mic.read(160)
 
 
 def test_folder_without_images_is_refused(tmp_path):

@@ -51,27 +51,35 @@ class SyntheticFrames:
 
 
 class VideoFrames:
-    """A camera device (integer index or /dev/videoN) or a video file, through OpenCV."""
+    """A camera device (integer index or /dev/videoN), a stream URL (rtsp://, http://...) or a
+    video file, through OpenCV.
+
+    A live source (device or stream) that yields no frame raises ``SourceError``: it failed
+    (unplugged, stopped delivering) and the node reopens it; only a finite file ends (None).
+    """
 
     def __init__(self, source: str, loop: bool = False, width: int = 0, height: int = 0) -> None:
         import cv2
 
         self.source, self.loop = source, loop
-        self._is_device = source.isdigit() or source.startswith("/dev/video")
-        if not self._is_device and not Path(source).is_file():
+        self.live = is_live(source)
+        if not self.live and not Path(source).is_file():
             raise SourceError(f"video file not found: {source}")
         self._open_args = (int(source) if source.isdigit() else source,)
         self._cap = cv2.VideoCapture(*self._open_args)
         if not self._cap.isOpened():
-            raise SourceError(f"OpenCV cannot open {'camera' if self._is_device else 'video'} {source}")
-        if self._is_device and width and height:
+            kind = "camera" if self.live else "video"
+            raise SourceError(f"OpenCV cannot open {kind} {source}")
+        if self.live and width and height:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
 
     def read(self) -> Optional[np.ndarray]:
         ok, frame = self._cap.read()
-        if not ok and self.loop and not self._is_device:
+        if not ok and self.live:
+            raise SourceError(f"camera {self.source} delivered no frame")
+        if not ok and self.loop:
             import cv2
 
             self._cap.release()
@@ -83,8 +91,16 @@ class VideoFrames:
         self._cap.release()
 
 
+def is_live(source: str) -> bool:
+    """A device index, /dev/videoN or a stream URL: a source that can fail and come back."""
+    return source.isdigit() or source.startswith("/dev/video") or "://" in source
+
+
 class FolderFrames:
-    """Images of a folder in name order (one frame each)."""
+    """Images of a folder in name order (one frame each).
+
+    A looping folder in which a whole pass finds no readable image raises ``SourceError``
+    (the node reopens it with back-off: the files may be restored); without looping it ends."""
 
     def __init__(self, folder: str, loop: bool = False) -> None:
         self.paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -110,6 +126,8 @@ class FolderFrames:
             if frame is not None:
                 return frame
             self.skipped.append(str(path))
+        if self.loop:
+            raise SourceError(f"no readable image in a whole pass over {len(self.paths)} files")
         return None
 
     def close(self) -> None:
@@ -198,6 +216,7 @@ class MicrophoneAudio:
         self._queue: "queue.Queue[np.ndarray]" = queue.Queue(maxsize=256)
         self._pending = np.zeros(0, np.float32)
         self.overflows = 0
+        self.timeout_s = 5.0  # no block for this long: the device stopped (unplugged, taken)
         self._lock = threading.Lock()
         dev = int(device) if device.isdigit() else (device or None)
         try:
@@ -217,7 +236,11 @@ class MicrophoneAudio:
 
     def read(self, n: int) -> Optional[np.ndarray]:
         while self._pending.size < n:
-            self._pending = np.concatenate([self._pending, self._queue.get(timeout=5.0)])
+            try:
+                block = self._queue.get(timeout=self.timeout_s)
+            except queue.Empty:
+                raise SourceError(f"microphone delivered nothing for {self.timeout_s:.0f} s") from None
+            self._pending = np.concatenate([self._pending, block])
         out, self._pending = self._pending[:n], self._pending[n:]
         return out
 

@@ -18,6 +18,7 @@ from emotion_core.pairing import (BAD_CHUNK, CLOCK_JUMP, OUT_OF_ORDER_DROPPED, U
 from emotion_core.sync import AUDIO_MISSING, AUDIO_STALE
 
 from .common import ERROR, OK, WARN, Diagnostics, latched_qos, ns_to_msg, run, sensor_qos, stamp_ns
+from .common import InputHealth, liveness_params
 from .params import Param, declare, params_from, qos_params, settings_from
 from .synchronizer import make_matcher
 
@@ -29,6 +30,7 @@ PARAMS = [
           "installed, else the identical policy in emotion_core",
           choices=("auto", "message_filters", "emotion_core"), read_only=True),
     *qos_params(),
+    *liveness_params(),
 ]
 
 
@@ -42,8 +44,14 @@ class AvSyncNode(Node):
 
         qos = sensor_qos(self.p["qos_reliability"], self.p["qos_depth"])
         self.pair_pub = self.create_publisher(AudioVisualPair, "emotion/av_pair", qos)
-        self.create_subscription(Image, "camera/image_raw", self._on_image, qos)
-        audio_sub = self.create_subscription(AudioDataStamped, "audio/audio", self._on_audio, qos)
+        # Quiet inputs and DDS-lost messages on /diagnostics; audio is optional (face only).
+        self.health = InputHealth(self.p)
+        image_sub = self.create_subscription(Image, "camera/image_raw", self._on_image, qos,
+                                             event_callbacks=self.health.lost_events("frames", "camera/image_raw"))
+        audio_sub = self.create_subscription(AudioDataStamped, "audio/audio", self._on_audio, qos,
+                                             event_callbacks=self.health.lost_events("audio", "audio/audio"))
+        self.health.watch_input("frames", image_sub.topic_name)
+        self.health.watch_input("audio", audio_sub.topic_name, optional=True)
         self.audio_topic = audio_sub.topic_name
         # AudioInfo is latched by audio_node, but bags written by other tools replay it volatile:
         # a second, volatile subscription hears those (a transient-local one cannot match them).
@@ -54,7 +62,7 @@ class AvSyncNode(Node):
         # max_wait_s bounds wall time: under use_sim_time a paused or slow /clock must not hold
         # frames, so this timer runs on the steady clock.
         self.create_timer(0.01, self._flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.diagnostics = Diagnostics(self, "av_sync", self._diag)
+        self.diagnostics = Diagnostics(self, "av_sync", self.health.wrap(self._diag))
         s = self.pairer.settings
         self.get_logger().info(f"pairing with {self.sync_impl} (slop {s.slop_s} s), "
                                f"{s.window_s} s windows at <= {s.rate_hz} Hz")
@@ -76,6 +84,7 @@ class AvSyncNode(Node):
         self.get_logger().info(f"audio: {msg.sample_format} x{msg.channels} at {msg.sample_rate} Hz")
 
     def _on_audio(self, msg: AudioDataStamped) -> None:
+        self.health.arrived("audio")
         if not self.pairer.format_known:
             # Usually only the first chunk or two: AudioInfo is latched but discovery is racy.
             s = self.pairer.settings
@@ -92,6 +101,7 @@ class AvSyncNode(Node):
             self.get_logger().error(self.pairer.rate_problem, throttle_duration_sec=5.0)
 
     def _on_image(self, msg: Image) -> None:
+        self.health.arrived("frames")
         stamp = stamp_ns(msg.header.stamp)
         outcome = self.pairer.add_frame(stamp, msg)
         if outcome == UNSTAMPED:

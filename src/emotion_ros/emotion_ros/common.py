@@ -1,14 +1,19 @@
 """Shared node plumbing: QoS, stamps, msg <-> numpy, diagnostics, and ``main()``."""
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
+from collections import deque
 from typing import Callable, Iterable, Optional, Type
+from xml.etree import ElementTree
 
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
                               SingleThreadedExecutor)
 from rclpy.node import Node
@@ -17,6 +22,10 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from sensor_msgs.msg import Image
 
 from emotion_core.image import ImageFields, from_array, to_bgr
+from emotion_core.liveness import InputWatch, merge_status
+from emotion_core.ratelimit import RepeatLimiter
+
+from .params import Param
 
 NS = 1_000_000_000
 
@@ -154,3 +163,155 @@ def run(node_cls: Type[Node], args: Optional[list[str]] = None, threads: int = 2
     except Exception:
         if not stopping.is_set():
             raise
+
+
+# -- liveness, lost messages, repeated warnings ------------------------------------------------
+def liveness_params(warn_s: float = 5.0, error_s: float = 15.0) -> list[Param]:
+    """The stale-input thresholds every node declares."""
+    return [
+        Param("stale_warn_s", warn_s, "/diagnostics warns when an input has delivered nothing for "
+              "this long [s]", range=(0.1, 3600.0)),
+        Param("stale_error_s", error_s, "/diagnostics reports ERROR when an input has delivered "
+              "nothing for this long (not for optional inputs) [s]", range=(0.1, 3600.0)),
+    ]
+
+
+LOSS_WINDOW_S = 10.0
+
+
+class InputHealth:
+    """A node's inputs on /diagnostics: how long each has been quiet (``InputWatch``) and how
+    many messages DDS lost on each subscription (QoS ``message_lost`` events: best-effort
+    samples that never arrived whole, e.g. frames too large for the shared-memory segment).
+
+    ``wrap(collect)`` turns a node's diagnostics function into one that also reports these,
+    so wiring a node takes a few lines. Thresholds are read from ``params`` (the node's live
+    parameter dict) at every report, so run-time changes apply."""
+
+    def __init__(self, params: dict, floor_s: Optional[Callable[[], float]] = None) -> None:
+        self._p = params
+        self._floor = floor_s
+        self.watch = InputWatch(params["stale_warn_s"], params["stale_error_s"])
+        self.lost = Counters([])
+        self._lost_descriptions: dict[str, str] = {}
+        self._loss_history: dict[str, deque[tuple[float, int]]] = {}
+
+    def watch_input(self, key: str, description: str, optional: bool = False) -> None:
+        self.watch.watch(key, description, optional)
+        if key in self._lost_descriptions:  # the resolved topic name, once the subscription exists
+            self._lost_descriptions[key] = description
+
+    def arrived(self, key: str) -> None:
+        self.watch.arrived(key)
+
+    def lost_events(self, key: str, description: str) -> SubscriptionEventCallbacks:
+        """Event callbacks for ``create_subscription(..., event_callbacks=...)`` that count
+        lost messages as ``<key>_lost``."""
+        self._lost_descriptions[key] = description
+        self.lost.inc(f"{key}_lost", 0)
+        self._loss_history[key] = deque(maxlen=64)
+
+        def on_lost(info) -> None:
+            self.lost.inc(f"{key}_lost", int(info.total_count_change))
+
+        return SubscriptionEventCallbacks(message_lost=on_lost)
+
+    def check(self) -> tuple[int, str, dict]:
+        warn_s, error_s = self._p["stale_warn_s"], self._p["stale_error_s"]
+        if self._floor is not None:
+            floor = self._floor()
+            warn_s, error_s = max(warn_s, floor), max(error_s, floor)
+        self.watch.set_thresholds(warn_s, error_s)
+        level, message, values = self.watch.check()
+        lost = self.lost.snapshot()
+        values.update(lost)
+        now = time.monotonic()
+        recent = []
+        for key, history in self._loss_history.items():
+            total = lost.get(f"{key}_lost", 0)
+            history.append((now, total))
+            while len(history) > 1 and now - history[0][0] > LOSS_WINDOW_S:
+                history.popleft()
+            if total > history[0][1]:
+                recent.append(f"{total - history[0][1]} messages lost on "
+                              f"{self._lost_descriptions[key]} in the last {LOSS_WINDOW_S:.0f} s "
+                              f"({total} in all)")
+        if recent:
+            level, message = merge_status((level, message), (WARN, "; ".join(recent)))
+        return level, message, values
+
+    def wrap(self, collect: Callable[[], tuple[int, str, dict]]) -> Callable[[], tuple[int, str, dict]]:
+        def collect_with_inputs() -> tuple[int, str, dict]:
+            level, message, values = collect()
+            in_level, in_message, in_values = self.check()
+            values = {**values, **in_values}
+            level, message = merge_status((level, message), (in_level, in_message))
+            return level, message, values
+
+        return collect_with_inputs
+
+
+class ThrottledLog:
+    """Log lines keyed by what they are about: the first occurrence goes out, repeats within
+    ``period_s`` are counted and go out with the next one as "(N more in the last T s)";
+    ``flush()`` (from a timer) reports the count of a repeat that stopped."""
+
+    def __init__(self, logger, period_s: float = 10.0) -> None:
+        self._logger = logger
+        self.limiter = RepeatLimiter(period_s)
+        self._levels: dict[str, str] = {}
+
+    def _log(self, level: str, key: str, message: str) -> None:
+        self._levels[key] = level
+        out = self.limiter.hit(key, message)
+        if out is not None:
+            getattr(self._logger, level)(out.text())
+
+    def info(self, key: str, message: str) -> None:
+        self._log("info", key, message)
+
+    def warning(self, key: str, message: str) -> None:
+        self._log("warning", key, message)
+
+    def error(self, key: str, message: str) -> None:
+        self._log("error", key, message)
+
+    def flush(self) -> None:
+        for out in self.limiter.pending():
+            getattr(self._logger, self._levels.get(out.key, "warning"))(out.text())
+
+
+def shm_segment_bytes(env: Optional[dict[str, str]] = None) -> Optional[int]:
+    """Size of the Fast DDS shared-memory segment this process's participant uses, from the
+    profile in FASTDDS_DEFAULT_PROFILES_FILE (config/fastdds_shm.xml: 16 MB); Fast DDS's
+    default (512 KB) without one. None for another RMW, or a profile without shared memory.
+    A sample larger than the segment cannot travel whole over shared memory: under best-effort
+    QoS local subscribers lose most such frames."""
+    env = os.environ if env is None else env
+    if env.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
+        return None
+    path = env.get("FASTDDS_DEFAULT_PROFILES_FILE", "")
+    if not path:
+        return FASTDDS_DEFAULT_SHM_SEGMENT
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError):
+        return FASTDDS_DEFAULT_SHM_SEGMENT
+
+    def local(element) -> str:  # tag without the XML namespace
+        return element.tag.rsplit("}", 1)[-1]
+
+    def child_text(element, name: str) -> str:
+        return next(((c.text or "").strip() for c in element if local(c) == name), "")
+
+    for element in root.iter():
+        if local(element) == "transport_descriptor" and child_text(element, "type") == "SHM":
+            size = child_text(element, "segment_size")
+            return int(size) if size else FASTDDS_DEFAULT_SHM_SEGMENT
+    if any(local(e) == "useBuiltinTransports" and (e.text or "").strip().lower() == "false"
+           for e in root.iter()):
+        return None  # only user transports, none of them shared memory
+    return FASTDDS_DEFAULT_SHM_SEGMENT
+
+
+FASTDDS_DEFAULT_SHM_SEGMENT = 512 * 1024

@@ -33,6 +33,7 @@ from emotion_core.sync import AUDIO_MISSING
 
 from .common import (ERROR, OK, WARN, Counters, Diagnostics, fill_image, image_to_bgr, run,
                      sensor_qos, stamp_ns)
+from .common import InputHealth, liveness_params
 from .params import Param, declare, params_from, qos_params, settings_from
 
 PARAMS = [
@@ -50,6 +51,7 @@ PARAMS = [
     Param("latency_budget_ms", 200.0, "processing budget per pair: /diagnostics warns above it and, "
           "with adapt_to_load, pairs are shed [ms]", range=(1.0, 10000.0)),
     *qos_params(),
+    *liveness_params(),
 ]
 
 _MODEL_ERRORS = (BackendError, ContractError, ValueError, FileNotFoundError, OSError)
@@ -84,8 +86,11 @@ class EmotionNode(Node):
                           if self.p["publish_debug_image"] else None)
         self.faces_pub = self.create_publisher(EmotionArray, "emotion/faces", 10)
         self.hri = self._hri_faces() if self.p["publish_hri"] else None
-        self.create_subscription(AudioVisualPair, "emotion/av_pair", self._on_pair, qos)
-        self.diagnostics = Diagnostics(self, "inference", self._diag)
+        self.health = InputHealth(self.p)  # a quiet input and DDS-lost pairs on /diagnostics
+        pair_sub = self.create_subscription(AudioVisualPair, "emotion/av_pair", self._on_pair, qos,
+                                            event_callbacks=self.health.lost_events("pairs", "emotion/av_pair"))
+        self.health.watch_input("pairs", pair_sub.topic_name)
+        self.diagnostics = Diagnostics(self, "inference", self.health.wrap(self._diag))
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self._worker.start()
 
@@ -201,6 +206,7 @@ class EmotionNode(Node):
 
     # -- input ------------------------------------------------------------------------------
     def _on_pair(self, msg: AudioVisualPair) -> None:
+        self.health.arrived("pairs")
         self.counters.inc("pairs_in")
         if self.governor is not None and not self.governor.admit():
             self.counters.inc("shed")
