@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 from emotion_core.assets import astronaut_frames, synthetic_voice  # noqa: E402
 from emotion_core.labels_timeline import METADATA_KEY, LabelSegment, LabelTimeline  # noqa: E402
 from emotion_core.offline import ClipTiming  # noqa: E402
-from emotion_ros.bag_messages import (IMAGE_TOPIC, INFO_TOPIC, audio_items, image_msg,  # noqa: E402
-                                      info_msg, write_bag)
-from emotion_ros.evaluate import EvalConfig, evaluate  # noqa: E402
+from emotion_recorded.bag_messages import (IMAGE_TOPIC, INFO_TOPIC, audio_items, image_msg,  # noqa: E402
+                                           info_msg, write_bag)
+from emotion_recorded.evaluate import EvalConfig, evaluate  # noqa: E402
 
 NS = 1_000_000_000
 LABELS = ("happy", "neutral", "sad", "surprise")

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def eval_config(bags, out: Path, model: Path, **kw):
     """Evaluation through the desktop profile, pinned to the sample model and the Haar detector."""
-    from emotion_ros.evaluate import EvalConfig
+    from emotion_recorded.evaluate import EvalConfig
 
     overrides = kw.pop("node_overrides", {})
     emotion = {"detector": "haar", "intra_op_threads": 1, **overrides.pop("emotion_node", {})}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-for sub in ("test/ros", "training"):  # rosutil; the training loaders when not installed
+for sub in ("test/ros", "training"):  # rosutil; the synthetic dataset generator (training)
     if str(ROOT / sub) not in sys.path:
         sys.path.append(str(ROOT / sub))
 
@@ -24,7 +24,7 @@ def model(tmp_path_factory) -> Path:
 def clip_bags(tmp_path_factory) -> Path:
     """Eight 1.2 s clips (4 emotions x 2 actors) in the RAVDESS layout -> one bag per clip."""
     synthetic = pytest.importorskip("emotion_training.synthetic")
-    from emotion_ros.dataset_bags import ConvertOptions, convert_records, scan_dataset
+    from emotion_recorded.dataset_bags import ConvertOptions, convert_records, scan_dataset
 
     root = synthetic.make_ravdess(tmp_path_factory.mktemp("ravdess"), actors=(1, 2),
                                   emotions=(1, 3, 4, 5), statements=(1,), seconds=1.2)

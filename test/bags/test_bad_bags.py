@@ -9,10 +9,10 @@ import pytest
 from sensor_msgs.msg import Image
 
 from emotion_core.labels_timeline import METADATA_KEY, LabelSegment, LabelTimeline
-from emotion_ros.bag_messages import (AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC, audio_items, audio_msg,
-                                      image_msg, info_msg, write_bag)
+from emotion_recorded.bag_messages import (AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC, audio_items, audio_msg,
+                                           image_msg, info_msg, write_bag)
 from emotion_ros.common import ns_to_msg
-from emotion_ros.evaluate import evaluate
+from emotion_recorded.evaluate import evaluate
 
 from bagutil import eval_config
 

@@ -17,9 +17,9 @@ from hri_msgs.msg import Expression
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
-from emotion_ros.bag_messages import (AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC, INPUT_TOPICS, audio_items,
-                                      image_msg, info_msg, write_bag)
-from emotion_ros.bagio import header_stamp_ns, make_qos, messages
+from emotion_recorded.bag_messages import (AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC, INPUT_TOPICS, audio_items,
+                                           image_msg, info_msg, write_bag)
+from emotion_recorded.bagio import header_stamp_ns, make_qos, messages
 from emotion_ros.common import ns_to_msg
 
 NS = 1_000_000_000

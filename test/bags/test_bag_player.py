@@ -12,9 +12,9 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
-from emotion_ros.bag_messages import IMAGE_TOPIC, image_msg, write_bag
-from emotion_ros.bag_play import BagPlayer, PlayConfig, parse_remap
-from emotion_ros.bagio import find_bags, make_qos, typestore
+from emotion_recorded.bag_messages import IMAGE_TOPIC, image_msg, write_bag
+from emotion_recorded.bag_play import BagPlayer, PlayConfig, parse_remap
+from emotion_recorded.bagio import find_bags, make_qos, typestore
 from emotion_ros.common import sensor_qos, stamp_ns
 
 from rosutil import RosPeer, wait_for

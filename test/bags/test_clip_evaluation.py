@@ -9,9 +9,9 @@ import pytest
 from hri_msgs.msg import Expression
 
 from emotion_core.labels import AFFECT
-from emotion_ros.bagio import find_bags
+from emotion_recorded.bagio import find_bags
 from emotion_ros.common import stamp_ns
-from emotion_ros.evaluate import evaluate
+from emotion_recorded.evaluate import evaluate
 
 from bagutil import eval_config
 from rosutil import RosPeer

@@ -11,10 +11,10 @@ import soundfile as sf
 from sensor_msgs.msg import Image
 
 from emotion_core.assets import astronaut_frames, synthetic_voice, write_video
-from emotion_ros.bag_messages import AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC
-from emotion_ros.bagio import bag_info, header_stamp_ns, messages, typestore
+from emotion_recorded.bag_messages import AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC
+from emotion_recorded.bagio import bag_info, header_stamp_ns, messages, typestore
 from emotion_ros.common import sensor_qos, stamp_ns
-from emotion_ros.evaluate import evaluate
+from emotion_recorded.evaluate import evaluate
 from emotion_ros.graph import Graph, GraphSpec
 
 from bagutil import ROOT, eval_config
@@ -37,7 +37,7 @@ def test_record_then_evaluate_the_recording(clip, model, tmp_path):
     spec = GraphSpec(ROOT / "config" / "desktop_cpu.yaml", ("camera_node", "audio_node"),
                      overrides={"camera_node": {"source": str(video), "fps": 15.0, "loop": True},
                                 "audio_node": {"source": str(audio), "chunk_ms": 50, "loop": True}})
-    recorder = ("recorder", [sys.executable, "-m", "emotion_ros.bag_record", "-o", str(bag), "-s", "sqlite3",
+    recorder = ("recorder", [sys.executable, "-m", "emotion_recorded.bag_record", "-o", str(bag), "-s", "sqlite3",
                              IMAGE_TOPIC, AUDIO_TOPIC, INFO_TOPIC])
     peer = RosPeer("record_peer")
     frames = peer.listen(Image, IMAGE_TOPIC, sensor_qos())

@@ -12,11 +12,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from emotion_core.audio import AudioFormatError, load_audio, resample
-
-
-class MediaError(RuntimeError):
-    """A clip that cannot be decoded (missing, corrupt or without the needed stream)."""
+from emotion_core.audio import AudioFormatError, load_audio
+from emotion_core.datasets.media import MediaError, container_audio  # noqa: F401  (re-exported)
 
 
 def video_info(path: str | Path) -> tuple[float, int]:
@@ -63,38 +60,6 @@ def read_frames_at(path: str | Path, times_s: Sequence[float]) -> list[np.ndarra
         return [frames.get(w, frames[min(frames, key=lambda k: abs(k - w))]) for w in wanted]
     finally:
         cap.release()
-
-
-def container_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Mono float32 audio track of a video container (mp4, flv) through PyAV."""
-    try:
-        import av
-    except ImportError as exc:
-        raise MediaError(f"{path} has no separate audio file and PyAV is not installed "
-                         "(pip install av) to read its audio track") from exc
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError(f"{path} has no audio stream")
-            stream = container.streams.audio[0]
-            chunks = []
-            rate = stream.rate
-            for frame in container.decode(stream):
-                arr = frame.to_ndarray()
-                if arr.dtype.kind == "i":
-                    arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max + 1)
-                if frame.format.is_planar:
-                    arr = arr.mean(axis=0)
-                else:
-                    arr = arr.reshape(-1, len(frame.layout.channels)).mean(axis=1)
-                chunks.append(arr.astype(np.float32))
-    except MediaError:
-        raise
-    except Exception as exc:  # PyAV raises many error types for corrupt files
-        raise MediaError(f"cannot decode the audio of {path}: {exc}") from exc
-    if not chunks:
-        raise MediaError(f"{path}: empty audio stream")
-    return resample(np.concatenate(chunks), rate, sample_rate)
 
 
 def clip_audio(audio_path: Optional[str], video_path: Optional[str], sample_rate: int) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""Dataset parsers (RAVDESS, CREMA-D, CSV manifest) and speaker-independent splits."""
+"""Dataset parsers (RAVDESS, CREMA-D, CSV manifest; from ``emotion_core.datasets``) and
+speaker-independent splits."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from emotion_core.labels import LABEL_SETS
+from emotion_core.datasets import label_names
 
 from .cremad import scan_cremad
 from .manifest import read_manifest
@@ -13,13 +14,6 @@ from .splits import Split, kfold_split, make_split, speakers_of
 
 __all__ = ["ClipRecord", "DatasetError", "ScanReport", "Split", "kfold_split", "label_names", "make_split",
            "read_manifest", "scan_cremad", "scan_ravdess", "scan_records", "speakers_of"]
-
-
-def label_names(name: str) -> tuple[str, ...]:
-    """A label set by name (``emotion_core.labels.LABEL_SETS``)."""
-    if name not in LABEL_SETS:
-        raise DatasetError(f"unknown label set {name!r}; available: {sorted(LABEL_SETS)}")
-    return LABEL_SETS[name]
 
 
 def scan_records(data_cfg, report: ScanReport | None = None) -> list[ClipRecord]:

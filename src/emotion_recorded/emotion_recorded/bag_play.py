@@ -26,9 +26,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rosgraph_msgs.msg import Clock
 
 from emotion_core.pairing import ACCEPTED, CLOCK_JUMP, AvPairer, PairingSettings
+from emotion_ros.common import ns_to_msg
 
 from .bagio import BagError, bag_info, find_bags, header_stamp_ns, is_transient_local, messages
-from .common import ns_to_msg
 
 NS = 1_000_000_000
 IMAGE_TYPE = "sensor_msgs/msg/Image"

@@ -16,9 +16,9 @@ from rclpy.serialization import serialize_message
 from sensor_msgs.msg import Image
 
 from emotion_core.audio import encode_pcm
+from emotion_ros.common import fill_image, ns_to_msg
 
 from .bagio import BagInfo, BagWriter, bag_info, make_qos
-from .common import fill_image, ns_to_msg
 
 NS = 1_000_000_000
 IMAGE_TOPIC, AUDIO_TOPIC, INFO_TOPIC = "/camera/image_raw", "/audio/audio", "/audio/audio_info"

@@ -12,7 +12,7 @@ With ``--offline-check`` every converted clip is also run through ``emotion_core
 (same model, same parameters) and the two evaluations must agree within the tolerance: the
 proof that the preprocessing contract holds from the dataset files to ``/emotion``.
 
-    python -m emotion_ros.evaluate runs/ravdess_bags --out runs/eval --offline-check
+    python -m emotion_recorded.evaluate runs/ravdess_bags --out runs/eval --offline-check
 """
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ from emotion_core.evaluation import (Estimate, compare_frames, compare_segments,
                                      latency_of, modality_shares, score_estimates)
 from emotion_core.labels_timeline import METADATA_KEY, LabelError, LabelTimeline, read_labels_csv
 from emotion_core.metrics import plot_confusion, plot_latency
+from emotion_ros.graph import Graph, GraphSpec, repo_root
 
 from .bag_messages import AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC
 from .bag_play import BagPlayer, PlayConfig, parse_remap
 from .bagio import BagError, BagInfo, bag_info, find_bags
-from .graph import Graph, GraphSpec, repo_root
 
 NS = 1_000_000_000
 GRAPH_NODES = ("av_sync_node", "emotion_node")
@@ -85,7 +85,7 @@ def load_timeline(infos: Sequence[BagInfo], labels_csv: Optional[Path]) -> Label
             timeline = timeline.merged(LabelTimeline.from_json(info.custom[METADATA_KEY]))
     if not len(timeline):
         raise LabelError("no labels: pass --labels (CSV of time ranges) or convert the clips with "
-                         "emotion_ros.dataset_bags (labels in the bag metadata)")
+                         "emotion_recorded.dataset_bags (labels in the bag metadata)")
     return timeline
 
 
@@ -337,7 +337,7 @@ def offline_check(cfg: EvalConfig, infos: Sequence[BagInfo], timeline: LabelTime
     offline: list[Estimate] = []
     clips = [json.loads(i.custom[CLIP_KEY]) for i in infos if CLIP_KEY in i.custom]
     if not clips:
-        raise EvaluationError("--offline-check needs bags written by emotion_ros.dataset_bags")
+        raise EvaluationError("--offline-check needs bags written by emotion_recorded.dataset_bags")
     t0 = time.monotonic()
     for clip in clips:
         media = load_clip(clip["video"], clip["audio"], clip["start_s"], clip["end_s"],

@@ -1,6 +1,7 @@
-"""emotion_dataset_bags: a dataset folder (RAVDESS, CREMA-D or a CSV manifest, parsed by the
-training workspace's own loaders) -> one labelled bag per clip, so the robot runtime is
-evaluated on exactly the clips training evaluates.
+"""emotion_dataset_bags: a dataset folder (RAVDESS, CREMA-D or a CSV manifest, parsed by
+``emotion_core.datasets``, the parsers training uses too) -> one labelled bag per clip, so the
+robot runtime is evaluated on exactly the clips training evaluates, without the training
+workspace installed.
 
 Each bag holds the clip as camera_node and audio_node would have published it (bgr8 frames at
 the video's rate, mono audio chunks with sample-count stamps, latched AudioInfo) and carries in
@@ -9,7 +10,7 @@ its metadata.yaml ``custom_data`` its label segment and where it came from (medi
 time axis with gaps longer than every buffer and smoothing interval: a folder of bags replays
 as one session and no clip leaks into the next.
 
-    python -m emotion_ros.dataset_bags ravdess data/RAVDESS runs/ravdess_bags --limit 40
+    python -m emotion_recorded.dataset_bags ravdess data/RAVDESS runs/ravdess_bags --limit 40
 """
 from __future__ import annotations
 
@@ -25,15 +26,18 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from emotion_core.audio import load_audio
+from emotion_core.datasets import ClipRecord, DatasetError, label_names, read_manifest, scan_cremad, scan_ravdess
+from emotion_core.datasets.media import MediaError, container_audio
 from emotion_core.labels_timeline import METADATA_KEY, LabelSegment, LabelTimeline
 from emotion_core.offline import ClipTiming
 
 from .bag_messages import IMAGE_TOPIC, INFO_TOPIC, Item, audio_items, image_msg, info_msg, write_bag
 from .bagio import BagError
 
-log = logging.getLogger("emotion_ros.dataset_bags")
+log = logging.getLogger("emotion_recorded.dataset_bags")
 NS = 1_000_000_000
-#: ``custom_data`` key of the clip's provenance and timing.
+#: ``custom_data`` key of the clip's provenance and timing (its value predates this package's
+#: name and is kept, so bags converted before still evaluate).
 CLIP_KEY = "emotion_ros.clip"
 DEFAULT_START_S = 1_700_000_000  # a fixed epoch: the same dataset converts to the same stamps
 
@@ -46,13 +50,8 @@ class ClipMedia:
 
 
 def _container_audio(video: str, sample_rate: int) -> Optional[np.ndarray]:
-    """A video's own audio track, through the training workspace's reader (PyAV)."""
-    try:
-        from emotion_training.media import MediaError, container_audio
-    except ImportError:
-        log.warning("%s has no separate audio file and the training workspace (PyAV reader) is "
-                    "not importable: face only", video)
-        return None
+    """A video's own audio track (PyAV); None, with a warning saying why, when it cannot be
+    read (no PyAV, no audio stream, corrupt), so the clip still converts face only."""
     try:
         return container_audio(video, sample_rate)
     except MediaError as exc:
@@ -117,9 +116,9 @@ class ConvertOptions:
     start_s: float = DEFAULT_START_S
 
 
-def convert_records(records: Sequence[Any], out_dir: str | Path, opts: ConvertOptions = ConvertOptions()
+def convert_records(records: Sequence[ClipRecord], out_dir: str | Path, opts: ConvertOptions = ConvertOptions()
                     ) -> list[dict[str, Any]]:
-    """One bag per record (``ClipRecord`` of the training loaders) under ``out_dir``; returns
+    """One bag per record (``emotion_core.datasets.ClipRecord``) under ``out_dir``; returns
     the index rows (also written to ``out_dir/index.csv``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,26 +155,16 @@ def convert_records(records: Sequence[Any], out_dir: str | Path, opts: ConvertOp
     return rows
 
 
-def scan_dataset(dataset: str, root: Path, label_set: Optional[str], manifest: Optional[Path]) -> list[Any]:
-    """Records through the training workspace's loaders (found beside this repo if not installed)."""
-    try:
-        import emotion_training.datasets as ds
-    except ImportError:
-        from .graph import repo_root
-
-        sys.path.append(str(repo_root() / "training"))
-        try:
-            import emotion_training.datasets as ds
-        except ImportError as exc:
-            raise BagError("the dataset loaders live in the training workspace: install it "
-                           "(scripts/setup.sh --with-training) or run from the repository") from exc
+def scan_dataset(dataset: str, root: Path, label_set: Optional[str], manifest: Optional[Path]
+                 ) -> list[ClipRecord]:
+    """Records of a dataset folder, mapped to ``label_set`` (default: the dataset's own)."""
     names = {"ravdess": "ravdess8", "cremad": "cremad6", "manifest": "ekman7"}
-    labels = ds.label_names(label_set or names[dataset])
+    labels = label_names(label_set or names[dataset])
     if dataset == "ravdess":
-        return ds.scan_ravdess(root, labels)
+        return scan_ravdess(root, labels)
     if dataset == "cremad":
-        return ds.scan_cremad(root, labels)
-    return ds.read_manifest(manifest or root / "manifest.csv", labels)
+        return scan_cremad(root, labels)
+    return read_manifest(manifest or root / "manifest.csv", labels)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -204,7 +193,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         opts = ConvertOptions(args.storage, args.sample_rate, args.chunk_ms, args.sample_format,
                               args.max_width, max(args.gap_s, 3.0))
         rows = convert_records(records, args.output, opts)
-    except (BagError, ValueError) as exc:
+    except (BagError, DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{len(rows)} labelled bags in {args.output} (index.csv lists them)")
