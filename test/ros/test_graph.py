@@ -90,7 +90,15 @@ def test_full_graph_publishes_emotions_stamped_with_source_frames(repo_root, ass
         assert list(m.class_names) == list(contract.labels)
         assert abs(sum(m.probabilities) - 1.0) < 1e-3
         assert m.label == contract.labels[int(np.argmax(m.probabilities))]
-        assert m.face_used == m.face_present and m.voice_used == m.voice_present
+        assert m.face_used == m.face_present
+        assert m.voice_present == (m.vad_probability >= 0.5) and 0.0 <= m.vad_probability <= 1.0
+        if m.face_present:
+            # The astronaut is a still photo: her mouth does not move with the read speech, so the
+            # voice is someone else's (off camera) and is never fused into her estimate.
+            assert m.track_id == "face0" and not m.voice_used
+            assert not m.speaking_probability >= 0.5  # low, or NaN while her history is short
+        else:
+            assert m.track_id == "" and m.voice_used == m.voice_present
         if m.face_used and m.voice_used:
             assert abs(m.face_weight + m.voice_weight - 1.0) < 1e-3
         if m.face_present:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -12,10 +12,20 @@ from . import audio as audio_mod
 from .backends import InferenceBackend
 from .contract import ModelContract
 from .face import FaceBox, FaceDetector, face_tensor
+from .face_landmarks import mouth_opening
 from .smoothing import ProbabilitySmoother
 from .tracking import Embedder, FaceTracker, Track, TrackingSettings
+from .speaker import SpeakerScorer, SpeakerSettings, speech_envelope
+from .vad import EnergyVad, Vad, VoiceActivity
 
 UNKNOWN = "unknown"
+NS = 1_000_000_000
+
+
+class Landmarker(Protocol):
+    """68 face landmarks per box (``face_landmarks.FaceLandmarker``)."""
+
+    def landmarks(self, bgr: np.ndarray, boxes: Sequence[FaceBox]) -> np.ndarray: ...
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -42,6 +52,8 @@ class Recognition:
     face_used: bool = False
     voice_used: bool = False
     face_box: Optional[FaceBox] = None
+    #: Peak speech probability of the VAD over the audio window (0 without audio).
+    vad_probability: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -82,7 +94,9 @@ class EmotionRecognizer:
                  detector: Optional[FaceDetector] = None, use_face: bool = True,
                  use_voice: bool = True, vad_threshold_dbfs: float = -45.0,
                  smoothing_tau_s: float = 0.5, tracking: Optional[TrackingSettings] = None,
-                 embedder: Optional[Embedder] = None, frame_rate: float = 10.0) -> None:
+                 embedder: Optional[Embedder] = None, frame_rate: float = 10.0,
+                 vad: Optional[Vad] = None, landmarker: Optional[Landmarker] = None,
+                 speaker: Optional[SpeakerSettings] = None) -> None:
         self.backend = backend
         self.contract = contract.validate()
         self.detector = detector
@@ -91,10 +105,15 @@ class EmotionRecognizer:
         if self.use_face and detector is None:
             raise ValueError("a face model needs a face detector")
         self.vad_threshold_dbfs = vad_threshold_dbfs
+        self.vad: Vad = vad if vad is not None else EnergyVad(vad_threshold_dbfs)
         self.smoothing_tau_s = smoothing_tau_s
         self.tracking = tracking
         self.max_faces = tracking.max_faces if tracking else 1
         self.tracker = FaceTracker(tracking, frame_rate, embedder) if tracking else None
+        self.frame_rate = frame_rate
+        # Without landmarks there is no speaker scoring: the largest face gets the voice.
+        self.landmarker = landmarker
+        self.speakers = SpeakerScorer(speaker or SpeakerSettings()) if landmarker is not None else None
         self._smoothers: dict[int, ProbabilitySmoother] = {}
         self._calls = 0
         self._forgotten: list[int] = []
@@ -107,6 +126,8 @@ class EmotionRecognizer:
         self.use_face = use_face and "face" in self.contract.modalities
         self.use_voice = use_voice and "audio" in self.contract.modalities
         self.vad_threshold_dbfs = vad_threshold_dbfs
+        if isinstance(self.vad, EnergyVad):
+            self.vad.threshold_dbfs = vad_threshold_dbfs
         self.smoothing_tau_s = smoothing_tau_s
         for smoother in self._smoothers.values():
             smoother.tau_s = smoothing_tau_s
@@ -115,6 +136,9 @@ class EmotionRecognizer:
         """Forget every person and smoothing state (a new clip, a clock jump)."""
         self._smoothers.clear()
         self._calls = 0
+        self.vad.reset()
+        if self.speakers is not None:
+            self.speakers.reset()
         if self.tracker is not None:
             self.tracker.reset()
             self._forgotten.extend(self.tracker.pop_forgotten())
@@ -140,17 +164,21 @@ class EmotionRecognizer:
         t1 = time.perf_counter()
         timings["detect"] = (t1 - t0) * 1e3
 
-        voice, voice_present = self._voice(samples, sample_rate)
+        voice, activity = self._voice(samples, sample_rate, stamp_ns)
+        voice_present = activity is not None and activity.peak >= self.vad.threshold
+        vad_probability = activity.peak if activity is not None else 0.0
         timings["features"] = (time.perf_counter() - t1) * 1e3
 
-        # Who gets the voice: the largest face until the active-speaker scoring decides.
-        speaker = 0 if tracks else None
+        speaking, speaker = self._speaker(bgr, tracks, samples, sample_rate, stamp_ns, activity,
+                                          voice_present, forgotten)
+        timings["speaker"] = (time.perf_counter() - t1) * 1e3 - timings["features"]
         rows: list[tuple[Optional[Track], bool]] = [(t, voice is not None and i == speaker)
                                                     for i, t in enumerate(tracks)]
         if not rows and voice is not None:
             rows = [(None, True)]
         if not rows:
-            empty = Recognition(labels=c.labels, voice_present=voice_present, timings_ms=timings)
+            empty = Recognition(labels=c.labels, voice_present=voice_present,
+                                vad_probability=vad_probability, timings_ms=timings)
             return FrameResult([], empty, forgotten=forgotten)
 
         t2 = time.perf_counter()
@@ -162,10 +190,39 @@ class EmotionRecognizer:
         timings["total"] = (time.perf_counter() - t0) * 1e3
         for e in estimates:
             e.timings_ms = dict(timings)
-        faces = [FaceEstimate(t.track_id, e) for (t, _), e in zip(rows, estimates) if t is not None]
-        primary_index = speaker if speaker is not None else 0
+            e.vad_probability = vad_probability
+        faces = [FaceEstimate(t.track_id, e, speaking.get(t.track_id, float("nan")))
+                 for (t, _), e in zip(rows, estimates) if t is not None]
+        primary_index = speaker if speaker is not None else 0  # the speaker, else the largest face
         primary_track = rows[primary_index][0].track_id if rows[primary_index][0] is not None else None
         return FrameResult(faces, estimates[primary_index], primary_track, forgotten)
+
+    def _speaker(self, bgr: Optional[np.ndarray], tracks: list[Track], samples: Optional[np.ndarray],
+                 sample_rate: int, stamp_ns: int, activity: Optional[VoiceActivity], voice_present: bool,
+                 forgotten: list[int]) -> tuple[dict[int, float], Optional[int]]:
+        """(speaking probability per track, index in ``tracks`` of the face that gets the voice).
+
+        With landmarks: the face whose mouth moves with the speech, or none (off camera). Without:
+        the largest face, unscored (NaN)."""
+        if not tracks:
+            return {}, None
+        if self.speakers is None:
+            return {}, 0
+        for tid in forgotten:
+            self.speakers.forget(tid)
+        points = self.landmarker.landmarks(bgr, [t.box for t in tracks])  # type: ignore[union-attr]
+        self.speakers.observe(stamp_ns, {t.track_id: float(m) for t, m in zip(tracks, mouth_opening(points))})
+        if activity is None or samples is None:
+            return {}, None  # no audio: nobody is heard, so nobody is scored
+        if not voice_present:
+            return {t.track_id: 0.0 for t in tracks}, None
+        interval = int(NS / max(self.frame_rate, 1e-3))
+        probabilities = self.speakers.score(
+            stamp_ns, [t.track_id for t in tracks],
+            lambda stamps: speech_envelope(samples, sample_rate, stamp_ns, stamps, interval, activity.at))
+        best = self.speakers.speaker(probabilities)
+        index = next((i for i, t in enumerate(tracks) if t.track_id == best), None)
+        return probabilities, index
 
     def _faces(self, bgr: np.ndarray, stamp_ns: int) -> list[Track]:
         every = self.tracking.detect_every if self.tracking else 1
@@ -180,20 +237,22 @@ class EmotionRecognizer:
             self._forgotten.append(pid)
         return sorted(tracks, key=lambda t: -t.box.area)[:self.max_faces]
 
-    def _voice(self, samples: Optional[np.ndarray], sample_rate: int) -> tuple[Optional[np.ndarray], bool]:
-        """(log-mel features for the voice branch or None, voice activity)."""
+    def _voice(self, samples: Optional[np.ndarray], sample_rate: int,
+               stamp_ns: int) -> tuple[Optional[np.ndarray], Optional[VoiceActivity]]:
+        """(log-mel features for the voice branch, or None without speech; the VAD's activity
+        over the window ending at the frame, or None without audio). A face-only model still
+        reports voice activity: behaviour nodes use it."""
         if samples is None or not samples.size or sample_rate <= 0:
-            return None, False
-        if self.use_voice:
-            spec = self.contract.audio
-            assert spec is not None
-            wav = audio_mod.fit_window(audio_mod.resample(samples, sample_rate, spec.sample_rate), spec)
-            if audio_mod.voice_active(wav, self.vad_threshold_dbfs):
-                return audio_mod.log_mel(wav, spec)[None, None], True
-            return None, False
-        # A face-only model still reports whether someone is speaking: behaviour nodes use it.
-        frame = max(1, int(sample_rate * 0.025))
-        return None, bool(audio_mod.voice_active(samples, self.vad_threshold_dbfs, frame))
+            return None, None
+        spec = self.contract.audio
+        if spec is not None:  # the model's window decides, as fit_window does for the features
+            samples = samples[-int(round(spec.window_s * sample_rate)):]
+        activity = self.vad.activity(samples, sample_rate, stamp_ns)
+        if not self.use_voice or activity.peak < self.vad.threshold:
+            return None, activity
+        assert spec is not None
+        wav = audio_mod.fit_window(audio_mod.resample(samples, sample_rate, spec.sample_rate), spec)
+        return audio_mod.log_mel(wav, spec)[None, None], activity
 
     def _feeds(self, bgr: Optional[np.ndarray], rows: list[tuple[Optional[Track], bool]],
                voice: Optional[np.ndarray]) -> dict[str, np.ndarray]:

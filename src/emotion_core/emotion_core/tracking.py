@@ -1,8 +1,9 @@
 """People across frames: a stable id per face, from a multi-object tracker for motion and a face
 descriptor for someone who comes back.
 
-Motion is Roboflow ``trackers``' ByteTrack (Kalman filter + two-stage IoU association): it keeps
-an id while a face moves, and carries the boxes on frames where the detector does not run.
+Motion is Roboflow ``trackers``' ByteTrack (Kalman filter + two-stage IoU association, fed the
+detection frames with their stamps): it keeps an id while a face moves. On frames where the
+detector does not run, each person's box moves along the velocity of their last two detections.
 ByteTrack forgets a face that is occluded or leaves the frame for longer than its buffer; when it
 then starts a new track, the face's 128-d descriptor is compared with the people seen in the last
 ``remember_s`` seconds who are not in view, and a match gives the person back their old id.
@@ -10,6 +11,7 @@ The ids this module hands out are those person ids, the same on every topic.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional, Protocol, Sequence
 
@@ -32,6 +34,9 @@ class TrackingSettings:
                                 "carries the boxes in between", range=(1, 30))
     track_lost_s: float = setting(1.0, "how long the tracker keeps predicting a face it no longer "
                                   "detects before the track ends [s]", range=(0.1, 30.0))
+    confirm_score: float = setting(0.6, "a face detected with at least this score is tracked from its "
+                                   "first frame; weaker detections must be seen twice (filters one-off "
+                                   "false detections)", range=(0.0, 1.0))
     remember_s: float = setting(10.0, "how long a person who left is remembered, so that they get "
                                 "their old id back when they return (0 = never) [s]", range=(0.0, 3600.0))
     reid_distance: float = setting(SAME_PERSON_DISTANCE, "largest face-descriptor distance "
@@ -80,37 +85,63 @@ class FaceTracker:
         self._next_person = 0
         self._forgotten: list[int] = []
         self._next_early = 1 << 30
+        self._seen: dict[int, deque[tuple[int, FaceBox]]] = {}  # person -> last two detections
         self.active: list[int] = []
 
     def update(self, bgr: np.ndarray, boxes: Optional[Sequence[FaceBox]], stamp_ns: int) -> list[Track]:
-        """Tracks of this frame; ``boxes`` None = no detection ran (boxes are predicted)."""
+        """Tracks of this frame; ``boxes`` None = no detection ran: the people of the last
+        detection frame are carried forward along their recent motion."""
         import supervision as sv
 
         if boxes is None:
-            detections = sv.Detections.empty()
-        else:
-            xyxy = np.array([[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], np.float32).reshape(-1, 4)
-            detections = sv.Detections(xyxy=xyxy, confidence=np.array([b.score for b in boxes], np.float32),
-                                       class_id=np.zeros(len(boxes), int))
+            return self._carried(stamp_ns)
+        xyxy = np.array([[b.x, b.y, b.x + b.w, b.y + b.h] for b in boxes], np.float32).reshape(-1, 4)
+        detections = sv.Detections(xyxy=xyxy, confidence=np.array([b.score for b in boxes], np.float32),
+                                   class_id=np.zeros(len(boxes), int))
         out = self._bytetrack.update(detections, timestamp=stamp_ns / NS)
-        if boxes is None:
-            tracks = self._predicted()
-        else:
-            confidence = out.confidence if out.confidence is not None else np.ones(len(out))
-            tracks = []
-            for xyxy, tid, conf in zip(out.xyxy, out.tracker_id, confidence):
-                tid = int(tid) if tid >= 0 else self._confirm_new(xyxy)
-                if tid >= 0:
-                    tracks.append(Track(tid, _box(xyxy, float(conf)), True))
+        confidence = out.confidence if out.confidence is not None else np.ones(len(out))
+        tracks = []
+        for box_xyxy, tid, conf in zip(out.xyxy, out.tracker_id, confidence):
+            if tid < 0 and conf >= self.settings.confirm_score:
+                tid = self._confirm_new(box_xyxy)
+            if tid >= 0:
+                tracks.append(Track(int(tid), _box(box_xyxy, float(conf)), True))
         tracks = self._to_people(bgr, tracks, stamp_ns)
         self.active = [t.track_id for t in tracks]
+        for t in tracks:
+            seen = self._seen.setdefault(t.track_id, deque(maxlen=2))
+            if seen and stamp_ns <= seen[-1][0]:
+                seen.clear()
+            seen.append((stamp_ns, t.box))
         self._expire(stamp_ns)
         return tracks
 
+    def _carried(self, stamp_ns: int) -> list[Track]:
+        """The people of the last detection frame, each moved along the velocity of its last
+        two detections (not beyond ``track_lost_s`` after the last one)."""
+        out = []
+        for pid in self.active:
+            seen = self._seen.get(pid)
+            if not seen:
+                continue
+            t1, b1 = seen[-1]
+            if stamp_ns - t1 > self.settings.track_lost_s * NS:
+                continue
+            box = b1
+            if len(seen) == 2 and seen[1][0] > seen[0][0] and stamp_ns > t1:
+                t0, b0 = seen[0]
+                k = (stamp_ns - t1) / (t1 - t0)
+                box = FaceBox(int(round(b1.x + k * (b1.x - b0.x))), int(round(b1.y + k * (b1.y - b0.y))),
+                              max(1, int(round(b1.w + k * (b1.w - b0.w)))),
+                              max(1, int(round(b1.h + k * (b1.h - b0.h)))), b1.score)
+            out.append(Track(pid, box, False))
+            self._people[pid].last_seen_ns = stamp_ns
+        return out
+
     def _confirm_new(self, xyxy: np.ndarray) -> int:
-        """An id for a face on the frame it first appears. ByteTrack confirms a new track on its
-        second detection; a robot should answer a face at once, so the tracklet just spawned for
-        this detection gets an id now, from a range ByteTrack's own allocator never reaches
+        """An id for a confidently detected face on the frame it first appears. ByteTrack
+        confirms a new track on its second detection; a robot should answer a face at once, so
+        the tracklet just spawned for this detection gets an id now, from a range ByteTrack's own allocator never reaches
         (ByteTrack keeps an id it finds set). -1 when no tracklet was spawned (a weak detection)."""
         for tracklet in self._bytetrack.tracks:
             if getattr(tracklet, "tracker_id", 0) == -1 and _iou(tracklet.get_state_bbox(), xyxy) > 0.9:
@@ -118,15 +149,6 @@ class FaceTracker:
                 self._next_early += 1
                 return tracklet.tracker_id
         return -1
-
-    def _predicted(self) -> list[Track]:
-        """Boxes the Kalman filter predicts for the live tracks (no detection this frame)."""
-        live = []
-        for tracklet in self._bytetrack.tracks:
-            tid = int(getattr(tracklet, "tracker_id", -1))
-            if tid >= 0 and tid in self._person_of:
-                live.append(Track(tid, _box(np.asarray(tracklet.get_state_bbox(), np.float32), 1.0), False))
-        return live
 
     def _to_people(self, bgr: np.ndarray, tracks: list[Track], stamp_ns: int) -> list[Track]:
         new = [t for t in tracks if t.track_id not in self._person_of]
@@ -185,6 +207,7 @@ class FaceTracker:
                     if pid not in self.active and stamp_ns - p.last_seen_ns > horizon]:
             for bt in self._people.pop(pid).bytetrack_ids:
                 self._person_of.pop(bt, None)
+            self._seen.pop(pid, None)
             self._forgotten.append(pid)
 
     @property
@@ -203,6 +226,7 @@ class FaceTracker:
         self._forgotten.extend(self._people)
         self._people.clear()
         self._person_of.clear()
+        self._seen.clear()
         self.active = []
 
 

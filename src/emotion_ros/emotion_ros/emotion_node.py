@@ -27,6 +27,7 @@ from emotion_core.governor import LoadGovernor
 from emotion_core.image import ImageFormatError
 from emotion_core.recognizer import EmotionRecognizer, FrameResult, Recognition
 from emotion_core.settings import specs
+from emotion_core.speaker import SpeakerSettings
 from emotion_core.tracking import TrackingSettings
 from emotion_core.recognizer_settings import MODEL_FIELDS, RecognizerSettings, apply_to, build_recognizer
 from emotion_core.sync import AUDIO_MISSING
@@ -39,6 +40,7 @@ from .params import Param, declare, params_from, qos_params, settings_from
 PARAMS = [
     *params_from(RecognizerSettings),
     *params_from(TrackingSettings, **{n: {"read_only": True} for n in specs(TrackingSettings)}),
+    *params_from(SpeakerSettings, **{n: {"read_only": True} for n in specs(SpeakerSettings)}),
     Param("frame_rate_hz", 10.0, "rate at which pairs arrive (av_sync_node's rate_hz): sizes the "
           "tracker's motion model", range=(0.1, 240.0), read_only=True),
     Param("publish_debug_image", False, "publish the frame with the face box and label", read_only=True),
@@ -130,7 +132,7 @@ class EmotionNode(Node):
 
     def _build_recognizer(self, settings: RecognizerSettings) -> tuple[EmotionRecognizer, str]:
         recognizer, backend_name = build_recognizer(settings, settings_from(TrackingSettings, self.p),
-                                                    self.p["frame_rate_hz"])
+                                                    self.p["frame_rate_hz"], settings_from(SpeakerSettings, self.p))
         self._warm_up(recognizer)
         return recognizer, backend_name
 
@@ -304,6 +306,7 @@ class EmotionNode(Node):
         out.voice_probabilities = r.voice_probabilities.astype(float).tolist()
         out.face_weight, out.voice_weight = float(r.face_weight), float(r.voice_weight)
         out.face_present, out.voice_present = r.face_present, r.voice_present
+        out.vad_probability = float(r.vad_probability)
         out.face_used, out.voice_used = r.face_used, r.voice_used
         if r.face_box is not None:
             b = r.face_box
