@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from emotion_core.assets import astronaut_frames, synthetic_voice  # noqa: E402
+from emotion_core.tools.assets import astronaut_frames, synthetic_voice  # noqa: E402
 from emotion_core.labels_timeline import METADATA_KEY, LabelSegment, LabelTimeline  # noqa: E402
 from emotion_core.offline import ClipTiming  # noqa: E402
 from emotion_recorded.bag_messages import (IMAGE_TOPIC, INFO_TOPIC, audio_items, image_msg,  # noqa: E402

@@ -119,7 +119,7 @@ if [[ ! -d /usr/share/pocketsphinx/test/data/librivox && $EUID -eq 0 ]] && comma
 fi
 # shellcheck disable=SC1091
 source "$ROOT/install/setup.bash"
-"$VENV/bin/python" -m emotion_core.assets --data-dir "$ROOT/data"
+"$VENV/bin/python" -m emotion_core.tools.assets --data-dir "$ROOT/data"
 
 # 6. Default face stack: face-api's pretrained tiny face detector + expression net (MIT) as ONNX,
 #    built from the pinned npm package without torch (skipped when up to date) -----------------

@@ -18,8 +18,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "emotion-assets = emotion_core.assets:main",
-            "emotion-sample-model = emotion_core.sample_model:main",
+            "emotion-assets = emotion_core.tools.assets:main",
+            "emotion-sample-model = emotion_core.tools.sample_model:main",
         ],
     },
 )

@@ -15,7 +15,7 @@ for sub in ("test/ros", "training"):  # rosutil; the synthetic dataset generator
 
 @pytest.fixture(scope="session")
 def model(tmp_path_factory) -> Path:
-    from emotion_core.sample_model import write_sample_model
+    from emotion_core.tools.sample_model import write_sample_model
 
     return write_sample_model(tmp_path_factory.mktemp("model") / "sample_fusion.onnx")
 

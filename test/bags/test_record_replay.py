@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from sensor_msgs.msg import Image
 
-from emotion_core.assets import astronaut_frames, synthetic_voice, write_video
+from emotion_core.tools.assets import astronaut_frames, synthetic_voice, write_video
 from emotion_recorded.bag_messages import AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC
 from emotion_recorded.bagio import bag_info, header_stamp_ns, messages, typestore
 from emotion_ros.common import sensor_qos, stamp_ns

@@ -10,6 +10,8 @@ package does not import the recorded-data package (the dependency is the other w
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
@@ -24,6 +26,8 @@ PACKAGES: dict[str, Path] = {
     "emotion_training": ROOT / "training/emotion_training",
 }
 ROS_PACKAGES = ("emotion_core", "emotion_ros", "emotion_recorded")
+#: Command-line tools of the core and their compatibility paths: not for run-time code.
+CORE_TOOLS = ("emotion_core.tools", "emotion_core.assets", "emotion_core.sample_model")
 
 
 def module_files(package: str, folder: Path) -> Iterator[tuple[str, Path]]:
@@ -183,6 +187,27 @@ def test_training_imports_no_ros_package(project):
     _, raw = project
     bad = _offending(raw, raw, "emotion_training", ("rclpy", "emotion_ros", "emotion_recorded"))
     assert not bad, "\n".join(bad)
+
+
+def test_run_time_code_does_not_import_the_core_tools(project):
+    graph, _ = project
+    runtime = [m for m in graph if m.split(".")[0] in ("emotion_core", "emotion_ros")
+               and not m.startswith(CORE_TOOLS)]
+    bad = [f"{m} imports {d}" for m in sorted(runtime) for d in sorted(graph[m]) if d.startswith(CORE_TOOLS)]
+    assert not bad, "\n".join(bad)
+
+
+def test_nodes_load_without_plotting_torch_tools_or_recorded_data():
+    """Importing every node module (what a robot process does) loads none of these: they are
+    heavy (matplotlib, torch) or belong to other packages. Plotting stays lazy in the core."""
+    code = ("import sys\n"
+            "import emotion_ros.emotion_node, emotion_ros.av_sync_node, emotion_ros.camera_node, "
+            "emotion_ros.audio_node, emotion_ros.monitor_node, emotion_ros.graph\n"
+            "heavy = ('matplotlib', 'torch', 'emotion_core.tools', 'emotion_recorded', 'emotion_training')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 # The checker itself must be able to fail: a planted cycle, a lazy one, a relative one.
