@@ -1,21 +1,26 @@
 """emotion_monitor: prints the /emotion stream as a table with latency and, on exit, writes a
-summary (JSON + PNG plot) — what a person wants to see of a running graph."""
+summary (JSON + PNG plot) — what a person wants to see of a running graph. On /diagnostics it
+reports the stream itself: rate and latency, and WARN then ERROR when /emotion goes quiet — the
+symptom every upstream fault ends in, seen from where behaviour nodes listen."""
 from __future__ import annotations
 
 import sys
+from collections import deque
 
+import numpy as np
 from emotion_msgs.msg import Emotion
 from rclpy.node import Node
 
 from emotion_core.report import TABLE_HEADER, EmotionRecord, save_report, table_row
 
-from .common import run, stamp_ns
+from .common import OK, Diagnostics, InputHealth, liveness_params, run, stamp_ns
 from .params import Param, declare
 
 PARAMS = [
     Param("output_dir", "", "where to write summary.json / summary.png on exit (empty = none)",
           read_only=True),
     Param("print_every", 1, "print one row per N messages (0 = no table)", range=(0, 1000)),
+    *liveness_params(),
 ]
 
 
@@ -24,7 +29,11 @@ class MonitorNode(Node):
         super().__init__("emotion_monitor")
         self.p = declare(self, PARAMS)
         self.records: list[EmotionRecord] = []
-        self.create_subscription(Emotion, "emotion", self._on_emotion, 50)
+        self._latency_ms: deque[float] = deque(maxlen=100)
+        self.health = InputHealth(self.p)
+        sub = self.create_subscription(Emotion, "emotion", self._on_emotion, 50)
+        self.health.watch_input("emotion", sub.topic_name)
+        self.diagnostics = Diagnostics(self, "monitor", self.health.wrap(self._diag))
         if self.p["print_every"]:
             print(TABLE_HEADER, flush=True)
 
@@ -36,9 +45,18 @@ class MonitorNode(Node):
                             bool(msg.face_present), bool(msg.voice_present), float(msg.face_weight),
                             float(msg.voice_weight), int(msg.audio_status))
         self.records.append(rec)
+        self.health.arrived("emotion")
+        self._latency_ms.append(rec.latency_ms)
         every = self.p["print_every"]
         if every and len(self.records) % every == 0:
             print(table_row(rec, self.records[0].stamp_s), flush=True)
+
+    def _diag(self):
+        lat = list(self._latency_ms)
+        values = {"messages": len(self.records),
+                  "latency_ms_p50": float(np.percentile(lat, 50)) if lat else 0.0,
+                  "latency_ms_p99": float(np.percentile(lat, 99)) if lat else 0.0}
+        return OK, "receiving", values
 
     def close(self) -> None:
         if self.p["output_dir"]:

@@ -196,3 +196,42 @@ def test_repeated_warning_is_logged_once_per_period_with_its_count(repo_root, pe
     assert len(lines) <= skipped / 10, lines  # one line per 2 s, not one per skip
     counted = [int(line.split("(")[-1].split(" more")[0]) for line in lines if "more in the last" in line]
     assert counted and max(counted) >= 10, lines
+
+
+def test_monitor_reports_a_silent_emotion_stream(repo_root, peer):
+    """Where behaviour nodes listen: /emotion quiet -> ERROR on /diagnostics, flowing -> OK."""
+    from emotion_msgs.msg import Emotion
+
+    diags = peer.listen(DiagnosticArray, "/diagnostics")
+    graph = start(repo_root, {"emotion_monitor": {"print_every": 0, "stale_warn_s": 0.5,
+                                                  "stale_error_s": 1.0}})
+    try:
+        assert wait_for(lambda: diag(diags, "emotion_monitor").get("_level") == "2", 20), graph.logs
+        assert "nothing received on /emotion since start" in diag(diags, "emotion_monitor")["_message"]
+        pub = peer.publisher(Emotion, "/emotion", 10)
+
+        def flowing() -> bool:
+            msg = Emotion(label="happy", confidence=0.9)
+            msg.header.stamp = peer.node.get_clock().now().to_msg()
+            pub.publish(msg)
+            return diag(diags, "emotion_monitor").get("_level") == "0"
+
+        assert wait_for(flowing, 10, interval=0.1), diag(diags, "emotion_monitor")
+        assert int(diag(diags, "emotion_monitor")["messages"]) > 0
+    finally:
+        graph.stop()
+
+
+def test_shared_memory_segment_is_read_from_the_fast_dds_profile(repo_root, tmp_path):
+    from emotion_ros.common import shm_segment_bytes
+
+    small = tmp_path / "small.xml"
+    small.write_text(SMALL_SHM)
+    assert shm_segment_bytes({"FASTDDS_DEFAULT_PROFILES_FILE": str(repo_root / "config" / "fastdds_shm.xml")}) == 16 * 2**20
+    assert shm_segment_bytes({"FASTDDS_DEFAULT_PROFILES_FILE": str(small)}) == 512 * 1024
+    assert shm_segment_bytes({}) == 512 * 1024  # Fast DDS's own default
+    assert shm_segment_bytes({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}) is None
+    udp_only = tmp_path / "udp.xml"
+    udp_only.write_text(SMALL_SHM.replace("<transport_id>shm</transport_id><type>SHM</type>",
+                                          "<transport_id>shm</transport_id><type>UDPv6</type>"))
+    assert shm_segment_bytes({"FASTDDS_DEFAULT_PROFILES_FILE": str(udp_only)}) is None
