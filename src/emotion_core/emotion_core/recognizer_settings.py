@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from .face import DETECTOR_NAMES
-from .settings import setting
+from .settings import from_mapping, setting
 from .speaker import SpeakerSettings
 from .tracking import TrackingSettings
 from .vad import VAD_NAMES, create_vad
@@ -87,6 +87,14 @@ def build_recognizer(s: RecognizerSettings, tracking: Optional[TrackingSettings]
                                    create_vad(s.vad, s.vad_threshold, s.vad_threshold_dbfs),
                                    landmarker, speaker)
     return recognizer, backend.name
+
+
+def build_from_params(values: Mapping[str, Any]):
+    """The recognizer emotion_node builds from its parameters (a flat mapping, e.g. the node's
+    ``ros__parameters``): offline evaluation calls this too, so both build the same thing."""
+    s = from_mapping(RecognizerSettings, values)
+    tracking = from_mapping(TrackingSettings, values)
+    return build_recognizer(s, tracking, tracking.frame_rate_hz, from_mapping(SpeakerSettings, values))
 
 
 def apply_to(recognizer, s: RecognizerSettings) -> None:

@@ -28,6 +28,8 @@ NS = 1_000_000_000
 class TrackingSettings:
     """Defaults and ranges of the people layer (emotion_node's parameters are made from it)."""
 
+    frame_rate_hz: float = setting(10.0, "rate at which frames reach the recognizer (av_sync_node's "
+                                   "rate_hz): sizes the tracker's motion model", range=(0.1, 240.0))
     max_faces: int = setting(4, "most faces recognised per frame (the largest first), as one batch",
                              range=(1, 16))
     detect_every: int = setting(1, "run the face detector on every N-th processed frame; the tracker "

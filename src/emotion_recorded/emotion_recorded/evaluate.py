@@ -321,7 +321,7 @@ def offline_check(cfg: EvalConfig, infos: Sequence[BagInfo], timeline: LabelTime
     """Run every converted clip through emotion_core in-process and compare with the replay."""
     from emotion_core.offline import ClipTiming, offline_estimates
     from emotion_core.pairing import PairingSettings
-    from emotion_core.recognizer_settings import RecognizerSettings, build_recognizer
+    from emotion_core.recognizer_settings import build_from_params
     from emotion_core.settings import from_mapping
 
     from .dataset_bags import CLIP_KEY, load_clip
@@ -331,9 +331,8 @@ def offline_check(cfg: EvalConfig, infos: Sequence[BagInfo], timeline: LabelTime
         sync["rate_hz"] = cfg.rate_hz
     pairing = from_mapping(PairingSettings, sync)
     emo = node_params(cfg.params_file, "emotion_node", cfg.node_overrides.get("emotion_node"))
-    settings = from_mapping(RecognizerSettings, {**emo, "model_path": str(model_path(cfg)),
-                                                 "backend": "onnxruntime"})
-    recognizer, _ = build_recognizer(settings)
+    # The recognizer emotion_node builds from the same parameters (tracking, VAD, speaker included).
+    recognizer, _ = build_from_params({**emo, "model_path": str(model_path(cfg)), "backend": "onnxruntime"})
     offline: list[Estimate] = []
     clips = [json.loads(i.custom[CLIP_KEY]) for i in infos if CLIP_KEY in i.custom]
     if not clips:

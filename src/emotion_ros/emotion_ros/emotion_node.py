@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import asdict
 import time
 from collections import deque
 from typing import Optional
@@ -29,7 +30,7 @@ from emotion_core.recognizer import EmotionRecognizer, FrameResult, Recognition
 from emotion_core.settings import specs
 from emotion_core.speaker import SpeakerSettings
 from emotion_core.tracking import TrackingSettings
-from emotion_core.recognizer_settings import MODEL_FIELDS, RecognizerSettings, apply_to, build_recognizer
+from emotion_core.recognizer_settings import MODEL_FIELDS, RecognizerSettings, apply_to, build_from_params
 from emotion_core.sync import AUDIO_MISSING
 
 from .common import (ERROR, OK, WARN, Counters, Diagnostics, fill_image, image_to_bgr, run,
@@ -41,8 +42,6 @@ PARAMS = [
     *params_from(RecognizerSettings),
     *params_from(TrackingSettings, **{n: {"read_only": True} for n in specs(TrackingSettings)}),
     *params_from(SpeakerSettings, **{n: {"read_only": True} for n in specs(SpeakerSettings)}),
-    Param("frame_rate_hz", 10.0, "rate at which pairs arrive (av_sync_node's rate_hz): sizes the "
-          "tracker's motion model", range=(0.1, 240.0), read_only=True),
     Param("publish_debug_image", False, "publish the frame with the face box and label", read_only=True),
     Param("publish_hri", False, "also publish REP-155 hri_msgs/Expression on "
           "/humans/faces/<hri_face_id>/expression for frames with a face", read_only=True),
@@ -131,8 +130,7 @@ class EmotionNode(Node):
             self.get_logger().error(self.model_error)
 
     def _build_recognizer(self, settings: RecognizerSettings) -> tuple[EmotionRecognizer, str]:
-        recognizer, backend_name = build_recognizer(settings, settings_from(TrackingSettings, self.p),
-                                                    self.p["frame_rate_hz"], settings_from(SpeakerSettings, self.p))
+        recognizer, backend_name = build_from_params({**self.p, **asdict(settings)})
         self._warm_up(recognizer)
         return recognizer, backend_name
 
