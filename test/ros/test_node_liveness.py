@@ -235,3 +235,18 @@ def test_shared_memory_segment_is_read_from_the_fast_dds_profile(repo_root, tmp_
     udp_only.write_text(SMALL_SHM.replace("<transport_id>shm</transport_id><type>SHM</type>",
                                           "<transport_id>shm</transport_id><type>UDPv6</type>"))
     assert shm_segment_bytes({"FASTDDS_DEFAULT_PROFILES_FILE": str(udp_only)}) is None
+
+
+def test_camera_that_cannot_keep_its_rate_says_so(repo_root, peer):
+    """A source or conversion slower than ``fps`` (row #9: 4000x3000 synthetic frames cost
+    ~250 ms each here) lowers the rate silently unless the camera reports it."""
+    diags = peer.listen(DiagnosticArray, "/diagnostics")
+    graph = start(repo_root, {"camera_node": {"source": "synthetic", "width": 1280, "height": 960,
+                                              "fps": 240.0}})
+    try:
+        assert wait_for(lambda: "fps of the 240.0 asked" in diag(diags, "camera_node").get("_message", ""), 20), \
+            diag(diags, "camera_node")
+        d = diag(diags, "camera_node")
+        assert d["_level"] == "1" and 0 < float(d["publish_fps"]) < 192, d
+    finally:
+        graph.stop()

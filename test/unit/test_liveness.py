@@ -172,4 +172,23 @@ def test_keys_are_independent_and_a_burst_that_stops_is_still_reported(clock):
     summaries = limiter.pending()
     assert [(r.key, r.text()) for r in summaries] == [("a", "A again (1 more in the last 6 s)")]
     assert limiter.pending() == []  # reported once
-    assert limiter.hit("a", "A").suppressed == 0  # quiet for a period: a first occurrence again
+    assert limiter.hit("a", "A") is None  # a new period began with the report: still counted
+    clock.t += 6
+    assert [r.suppressed for r in limiter.pending()] == [1]
+    clock.t += 6
+    assert limiter.pending() == []  # a whole period without one: forgotten
+    assert limiter.hit("a", "A").suppressed == 0  # ... so the next is a first occurrence again
+
+
+def test_a_repeat_that_goes_on_is_logged_once_per_period_with_a_timer_flushing(clock):
+    limiter = RepeatLimiter(10.0, clock)
+    logged = []
+    for step in range(300):  # 30 s at 10 per second, the timer flushing once a second
+        clock.t += 0.1
+        out = limiter.hit("k", "same")
+        if out is not None:
+            logged.append(out.text())
+        if step % 10 == 0:
+            logged += [r.text() for r in limiter.pending()]
+    assert len(logged) == 3, logged  # the first, then one per 10 s with its count
+    assert all("more in the last 10 s" in line for line in logged[1:]), logged

@@ -65,8 +65,9 @@ class RepeatLimiter:
             return None
 
     def pending(self) -> list[Repeat]:
-        """Summaries of keys whose period ended with swallowed repeats and no new occurrence
-        to carry the count; each is reported once."""
+        """Summaries of keys whose period ended with swallowed repeats (called from a timer):
+        each count is reported once and a new period starts, so a repeat that goes on is
+        logged once per period, and one that stopped still has its count reported."""
         now = self._clock()
         out = []
         with self._lock:
@@ -75,5 +76,8 @@ class RepeatLimiter:
                     continue
                 if entry.suppressed:
                     out.append(Repeat(key, entry.last_message, entry.suppressed, now - entry.window_start))
-                del self._entries[key]  # quiet for a whole period: the next one is a first again
+                    # A new window: repeats that go on are counted again, not logged at once.
+                    entry.window_start, entry.suppressed = now, 0
+                else:
+                    del self._entries[key]  # quiet for a whole period: the next one is a first again
         return out

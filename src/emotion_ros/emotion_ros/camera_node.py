@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Optional
 
 import numpy as np
@@ -69,6 +70,7 @@ class CameraNode(Node):
         self.size: Optional[tuple[int, int]] = None
         self.frame_bytes = 0
         self.ended = False
+        self._published: deque[float] = deque(maxlen=2000)  # publish times (monotonic)
         self.diagnostics = Diagnostics(self, "camera", self._diag)
         self.create_timer(1.0, self.log.flush)
         self._running = True
@@ -93,11 +95,12 @@ class CameraNode(Node):
     def _loop(self) -> None:
         next_t = time.monotonic()
         while self._running and self.context.ok():
-            next_t += 1.0 / self.p["fps"]
+            period = 1.0 / self.p["fps"]
+            next_t += period
             delay = next_t - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            elif delay < -1.0:  # far behind (a slow read): restart the schedule, no burst
+            elif delay < -period / 2:  # late (a slow read): skip the slot, never a burst of frames
                 next_t = time.monotonic()
             source = self.keeper.poll()
             if source is None:
@@ -143,7 +146,17 @@ class CameraNode(Node):
                 return False
             raise
         self.counters.inc("frames")
+        self._published.append(time.monotonic())
         return True
+
+    def publish_rate(self, window_s: float = 5.0) -> Optional[float]:
+        """Frames per second over the last ``window_s`` (None before 2 s of history): a source
+        or conversion slower than ``fps`` drops the rate, and nobody downstream can tell why."""
+        now = time.monotonic()
+        times = [t for t in list(self._published) if now - t <= window_s]
+        if len(times) < 2 or now - times[0] < min(2.0, window_s / 2):
+            return None
+        return (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else None
 
     def _check_size(self, frame: np.ndarray) -> None:
         """Count and report what subscribers cannot see: a frame size that changed, or a frame
@@ -171,7 +184,9 @@ class CameraNode(Node):
     def _diag(self):
         values: dict = self.counters.snapshot()
         width, height = self.size or (0, 0)
+        rate = self.publish_rate()
         values.update(source=self.p["source"], width=width, height=height,
+                      publish_fps=rate if rate is not None else 0.0,
                       frame_mb=self.frame_bytes / 2**20,
                       shm_segment_mb=(self.segment / 2**20) if self.segment else "n/a",
                       suppressed_log_lines=self.log.limiter.total_suppressed)
@@ -181,10 +196,13 @@ class CameraNode(Node):
         values.update(in_values)
         own = self.keeper.status()
         if own[0] == OK:
+            problems = []
             if self.segment is not None and self.frame_bytes > self.segment:
-                own = (WARN, self._oversize_message())
-            else:
-                own = (OK, "capturing")
+                problems.append(self._oversize_message())
+            if rate is not None and rate < 0.8 * self.p["fps"]:
+                problems.append(f"publishing {rate:.1f} fps of the {self.p['fps']:.1f} asked: the "
+                                f"source or the {width}x{height} conversion is too slow")
+            own = (WARN, "; ".join(problems)) if problems else (OK, "capturing")
         level, message = merge_status(own, (in_level, in_message))
         return level, message, values
 
