@@ -60,7 +60,7 @@ def test_launch_description_builds_where_launch_ros_exists(repo_root):
     assert len(description.entities) == len(module.ARGUMENTS) + 4
 
 
-@pytest.mark.parametrize("profile", ["desktop_cpu.yaml", "jetson.yaml"])
+@pytest.mark.parametrize("profile", ["desktop_cpu.yaml", "desktop_cpu_30hz.yaml", "jetson.yaml"])
 def test_param_files_only_set_declared_parameters_within_range(repo_root, profile):
     data = yaml.safe_load((repo_root / "config" / profile).read_text())
     for key, section in data.items():

@@ -22,6 +22,7 @@ from emotion_core.labels import LABEL_SETS
 
 
 _AUDIO = AudioSpec()
+_FACE = FaceSpec()
 
 
 class ConfigError(ValueError):
@@ -70,14 +71,16 @@ class DataConfig:
 
 @dataclass
 class FaceConfig:
-    """Mirrors ``emotion_core.contract.FaceSpec``: what the robot will feed the image branch."""
+    """The contract's ``FaceSpec`` as training configures it; the defaults are FaceSpec's own (the
+    face-pretrained default backbone's normalisation), so the numbers live in one place. Configs
+    for ImageNet backbones state the ImageNet statistics and margin explicitly."""
 
-    size: int = 112
-    mean: list[float] = field(default_factory=lambda: [123.675, 116.28, 103.53])
-    std: list[float] = field(default_factory=lambda: [58.395, 57.12, 57.375])
-    channel_order: str = "RGB"
-    margin: float = 0.1
-    pad_square: bool = True
+    size: int = _FACE.size
+    mean: list[float] = field(default_factory=lambda: list(_FACE.mean))
+    std: list[float] = field(default_factory=lambda: list(_FACE.std))
+    channel_order: str = _FACE.channel_order
+    margin: float = _FACE.margin
+    pad_square: bool = _FACE.pad_square
 
     def spec(self) -> FaceSpec:
         return FaceSpec(size=self.size, mean=tuple(self.mean), std=tuple(self.std),

@@ -30,6 +30,14 @@ class LoadGovernor:
         self._since_decision = 0
         self._count = 0
 
+    @property
+    def median_ms(self) -> float:
+        """Median own time of the last ``window`` results: the statistic every over-budget
+        judgement uses (shedding here, the WARN on /diagnostics)."""
+        if not self._latencies:
+            return 0.0
+        return sorted(self._latencies)[len(self._latencies) // 2]
+
     def admit(self) -> bool:
         """True for the pairs to process: one in every ``skip + 1``."""
         admitted = self._count % (self.skip + 1) == 0
@@ -43,7 +51,7 @@ class LoadGovernor:
         if self._since_decision < self._latencies.maxlen:  # type: ignore[operator]
             return
         self._since_decision = 0
-        median = sorted(self._latencies)[len(self._latencies) // 2]
+        median = self.median_ms
         if median > self.budget_ms and self.skip < self.max_skip:
             self.skip += 1
             self._count = 0
