@@ -154,3 +154,57 @@ def test_a_person_away_longer_than_remember_s_is_new(fusion, tiny, descriptor, t
     rec, _ = recognizer(fusion, tiny, descriptor, track_lost_s=1.0, remember_s=2.0)
     before, after = walk(rec, two_people)
     assert after != before
+
+
+def test_two_people_crossing_keep_their_ids(fusion, tiny, descriptor, two_people):
+    """A walks left to right, B right to left; they pass each other (the boxes overlap) and
+    each keeps the id it had."""
+    a, b = two_people
+    rec, _ = recognizer(fusion, tiny, descriptor)
+    start_ids: dict[str, int] = {}
+    end_ids: dict[str, int] = {}
+    for i in range(40):
+        xa, xb = 20 + 11 * i, 450 - 11 * i
+        frame = scene({"b": (b, xb, 170), "a": (a, xa, 150)})  # A drawn on top while they overlap
+        result = rec.process_frame(frame, None, 16000, 10 * NS + i * STEP)
+        where = {f.track_id: f.recognition.face_box.x for f in result.faces}
+        if i == 3:
+            start_ids = {"a": min(where, key=where.get), "b": max(where, key=where.get)}
+        if i == 39:
+            end_ids = {"a": max(where, key=where.get), "b": min(where, key=where.get)}
+    assert start_ids and end_ids and start_ids == end_ids, (start_ids, end_ids)
+
+
+def test_an_id_survives_a_one_second_occlusion(fusion, tiny, descriptor, two_people):
+    a, _ = two_people
+    rec, _ = recognizer(fusion, tiny, descriptor, track_lost_s=1.0)
+    t = 10 * NS
+    ids = []
+    for i in range(35):
+        visible = not 10 <= i < 20  # hidden for 1 s (10 frames at 10 Hz)
+        frame = scene({"a": (a, 200 + 3 * i, 150)} if visible else {})
+        result = rec.process_frame(frame, None, 16000, t)
+        if visible and result.faces:
+            ids.append(result.faces[0].track_id)
+        t += STEP
+    assert len(ids) >= 24 and set(ids) == {ids[0]}, ids
+
+
+def test_a_batch_of_faces_equals_one_call_per_face(fusion, tiny, two_people):
+    """The dynamic batch axis: N faces in one call give what N single calls give."""
+    from emotion_core.face import face_tensor
+
+    backend, contract = fusion
+    a, b = two_people
+    frame = scene({"a": (a, 40, 150), "b": (b, 400, 150)})
+    boxes = tiny.detect(frame)
+    assert len(boxes) == 2
+    faces = face_tensor(frame, boxes, contract.face)
+    n = len(boxes)
+    s = contract.audio
+    feeds = {contract.inputs["face"]: faces,
+             contract.inputs["audio"]: np.zeros((n, 1, s.n_mels, s.frames), np.float32),
+             contract.inputs["modality_mask"]: np.array([[1.0, 0.0]] * n, np.float32)}
+    batched = backend.run(feeds)["logits"]
+    single = np.concatenate([backend.run({k: v[i:i + 1] for k, v in feeds.items()})["logits"] for i in range(n)])
+    assert np.allclose(batched, single, atol=1e-5), np.abs(batched - single).max()
