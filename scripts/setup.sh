@@ -119,7 +119,6 @@ if [[ ! -d /usr/share/pocketsphinx/test/data/librivox && $EUID -eq 0 ]] && comma
 fi
 # shellcheck disable=SC1091
 source "$ROOT/install/setup.bash"
-"$VENV/bin/python" -m emotion_core.tools.assets --data-dir "$ROOT/data"
 
 # 6. Default face stack: face-api's pretrained tiny face detector + expression net (MIT) as ONNX,
 #    built from the pinned npm package without torch (skipped when up to date) -----------------
@@ -131,5 +130,7 @@ else
   log "npm not found: the pretrained face stack is not built (install Node.js/npm and re-run);"
   log "the graph falls back to the sample model and the Haar detector"
 fi
+# The demo media last: the people clip is cut from face-api's demo photos fetched just above.
+"$VENV/bin/python" -m emotion_core.tools.assets --data-dir "$ROOT/data"
 
 log "done. Activate with:  source scripts/env.sh"

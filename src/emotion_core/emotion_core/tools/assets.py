@@ -3,12 +3,18 @@ that installed packages ship (nothing is downloaded):
 
 - video: scikit-image's ``astronaut.png`` (public domain, NASA) animated with a slow pan/zoom;
 - speech: LibriVox read speech (public domain) from Debian's ``pocketsphinx-testdata``, else
-  ``espeak-ng`` speech, else a synthetic voiced signal (logged as such).
+  ``espeak-ng`` speech, else a synthetic voiced signal (logged as such);
+- the default demo clip ``people.mp4`` + ``people.wav`` + ``people.json`` (ground truth): three
+  people from the face-api package's demo photos (MIT; in the npm cache setup fills) crossing,
+  two of them taking turns to speak (``emotion_core.tools.people_clip``). Without the package it
+  is a copy of the astronaut clip and its speech, and setup says so.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -30,12 +36,24 @@ SAMPLE_RATE = 16000
 
 
 def demo_paths(data_dir: Path) -> dict[str, Path]:
+    """Where the demo media live. ``video``/``audio``: the one-person astronaut clip (tests and
+    benchmarks rely on it); ``people_*``: the default demo clip, its speech and ground truth."""
     return {
         "video": data_dir / "demo" / "astronaut.mp4",
         "audio": data_dir / "demo" / "speech.wav",
         "frames": data_dir / "demo" / "frames",
         "model": data_dir / "models" / "sample_fusion.onnx",
+        "people_video": data_dir / "demo" / "people.mp4",
+        "people_audio": data_dir / "demo" / "people.wav",
+        "people_truth": data_dir / "demo" / "people.json",
     }
+
+
+def default_npm_cache(data_dir: Path) -> Path:
+    """The npm cache setup fetches face-api into (``<repo>/.cache/npm`` beside ``<repo>/data``);
+    ``FACE_API_CACHE`` overrides it, as for the face-stack tests."""
+    env = os.environ.get("FACE_API_CACHE")
+    return Path(env) if env else data_dir.resolve().parent / ".cache" / "npm"
 
 
 def astronaut_frames(seconds: float = DEMO_SECONDS, fps: int = DEMO_FPS,
@@ -123,8 +141,46 @@ def _current_sample_model(path: Path) -> bool:
         return False
 
 
-def build_assets(data_dir: Path, force: bool = False) -> dict[str, Path]:
-    """Create whatever is missing under ``data_dir``; returns the paths."""
+def build_people(paths: dict[str, Path], npm_cache: Path, data_dir: Path) -> str:
+    """The default demo clip: three people from the face-api demo photos, or -- without the
+    package -- a copy of the astronaut clip marked as a fallback in its truth file (so a later
+    setup with npm builds the real one). Returns what was written."""
+    from . import people_clip
+
+    import soundfile as sf
+
+    source, name = speech_samples(30.0)
+    clip = people_clip.build_people_clip(npm_cache, data_dir / "models" / "face_landmarks_68.onnx", source, name)
+    if clip is not None:
+        write_video(paths["people_video"], clip.frames(), people_clip.FPS)
+        sf.write(str(paths["people_audio"]), clip.speech, people_clip.SAMPLE_RATE, subtype="PCM_16")
+        people_clip.write_truth(clip, paths["people_truth"])
+        _note_source(paths, "people: face-api@1.7.15 demo photos demo/sample1,2,5.jpg (MIT, "
+                            f"@vladmandic/face-api), animated by emotion_core.tools.people_clip; speech: {name}")
+        return f"three people from the face-api demo photos, speech: {name}"
+    log.warning("face-api package not in %s (setup without npm): the demo clip %s is the one-person "
+                "astronaut clip; install Node.js/npm and re-run scripts/setup.sh for the people clip",
+                npm_cache, paths["people_video"].name)
+    shutil.copyfile(paths["video"], paths["people_video"])
+    shutil.copyfile(paths["audio"], paths["people_audio"])
+    paths["people_truth"].write_text(json.dumps({
+        "version": people_clip.CLIP_VERSION, "fallback": "astronaut",
+        "description": f"face-api package not found in {npm_cache}: people.mp4 is a copy of astronaut.mp4",
+        "people": [], "frames": []}, indent=1) + "\n")
+    _note_source(paths, "people: copy of the astronaut clip (face-api package absent at setup)")
+    return "fallback: copy of the astronaut clip (face-api package absent)"
+
+
+def _note_source(paths: dict[str, Path], line: str) -> None:
+    """Record the people clip's provenance in SOURCES.txt (replacing an older people line)."""
+    sources = paths["people_video"].parent / "SOURCES.txt"
+    lines = sources.read_text().splitlines() if sources.is_file() else []
+    sources.write_text("\n".join([x for x in lines if not x.startswith("people:")] + [line]) + "\n")
+
+
+def build_assets(data_dir: Path, force: bool = False, npm_cache: Path | None = None) -> dict[str, Path]:
+    """Create whatever is missing under ``data_dir``; returns the paths. ``npm_cache``: where
+    setup put the face-api package (default: ``default_npm_cache``)."""
     import cv2
     import soundfile as sf
 
@@ -148,17 +204,39 @@ def build_assets(data_dir: Path, force: bool = False) -> dict[str, Path]:
             "video: scikit-image astronaut.png (Eileen Collins, NASA; public domain)\n"
             f"audio: {source}\n")
         log.info("wrote %s (%s)", paths["audio"], source)
+    cache = npm_cache if npm_cache is not None else default_npm_cache(data_dir)
+    if force or _people_clip_due(paths, cache):
+        what = build_people(paths, cache, data_dir)
+        log.info("wrote %s (%s)", paths["people_video"], what)
     return paths
+
+
+def _people_clip_due(paths: dict[str, Path], npm_cache: Path) -> bool:
+    """Build the people clip when a file is missing, when it is from another code version, or
+    when it is the astronaut fallback and the face-api package has arrived since."""
+    from . import people_clip
+
+    if not all(paths[k].is_file() for k in ("people_video", "people_audio", "people_truth")):
+        return True
+    if people_clip.truth_is_current(paths["people_truth"]):
+        return False
+    try:
+        fallback = bool(json.loads(paths["people_truth"].read_text()).get("fallback"))
+    except (OSError, ValueError):
+        return True
+    return not fallback or people_clip.load_people(npm_cache) is not None
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Create the demo clip and the sample model.")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--force", action="store_true", help="rebuild even if present")
+    parser.add_argument("--npm-cache", type=Path, default=None,
+                        help="npm cache holding face-api (default: <data-dir>/../.cache/npm)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[assets] %(message)s")
-    for name, path in build_assets(args.data_dir, args.force).items():
-        print(f"{name:6s} {path}")
+    for name, path in build_assets(args.data_dir, args.force, args.npm_cache).items():
+        print(f"{name:12s} {path}")
 
 
 if __name__ == "__main__":
