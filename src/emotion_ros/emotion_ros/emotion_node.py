@@ -338,6 +338,10 @@ class EmotionNode(Node):
             cv2.rectangle(img, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, 2)
             cv2.putText(img, f"{self._face_id(f.track_id)} {r.label} {r.confidence:.2f}", (b.x, max(15, b.y - 8)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+            if f.speaking_probability >= 0.5:  # the speaker: a red dot on the box corner and a tag (NaN: never)
+                cv2.circle(img, (b.x + b.w, b.y), 7, (0, 0, 255), -1)
+                cv2.putText(img, f"speaking {f.speaking_probability:.2f}", (b.x, min(img.shape[0] - 5, b.y + b.h + 18)),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 2)
         if not frame.faces:
             cv2.putText(img, f"{frame.primary.label} {frame.primary.confidence:.2f}", (10, 30),
                         cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 255, 0), 2)
