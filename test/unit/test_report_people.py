@@ -71,6 +71,7 @@ def test_summary_has_tracks_gaps_and_a_faces_stream(tmp_path, stream):
     assert summary["gaps"] == [[5.9, 7.0]]
     assert summary["faces_messages"] == 140 and set(summary["tracks"]) == {"face0", "face1"}
     assert summary["tracks"]["face1"]["speaking_share"] == pytest.approx(30 / 140)
+    assert (summary["tracks"]["face0"]["first_s"], summary["tracks"]["face0"]["last_s"]) == (0.0, 14.9)  # after t0
     lines = (tmp_path / "faces_stream.jsonl").read_text().splitlines()
     assert len(lines) == len(faces) and json.loads(lines[0])["track_id"] == "face1"
     assert (tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"

@@ -69,8 +69,8 @@ def face_row(f: FaceRecord, t0: float = 0.0) -> str:
             f"{speaking_marker(f.speaking_probability)}{'  +voice' if f.voice_used else ''}")
 
 
-def summarize_tracks(faces: Sequence[FaceRecord]) -> dict:
-    """Per track id: messages, time span, label counts and the dominant label, the share of its
+def summarize_tracks(faces: Sequence[FaceRecord], t0: float = 0.0) -> dict:
+    """Per track id: messages, time span (seconds after ``t0``), label counts and the dominant label, the share of its
     messages marked speaking, and the share that fused the voice."""
     out: dict[str, dict] = {}
     for tid in sorted({f.track_id for f in faces}, key=_track_order):
@@ -80,8 +80,8 @@ def summarize_tracks(faces: Sequence[FaceRecord]) -> dict:
         speaking = [f.speaking_probability for f in mine]
         out[tid] = {
             "messages": len(mine),
-            "first_s": float(min(f.stamp_s for f in mine)),
-            "last_s": float(max(f.stamp_s for f in mine)),
+            "first_s": round(float(min(f.stamp_s for f in mine)) - t0, 3),
+            "last_s": round(float(max(f.stamp_s for f in mine)) - t0, 3),
             "labels": counts,
             "dominant_label": max(counts, key=counts.get),  # type: ignore[arg-type]
             "speaking_share": float(np.mean([math.isfinite(p) and p >= SPEAKING for p in speaking])),
@@ -143,7 +143,7 @@ def save_report(records: Sequence[EmotionRecord], out_dir: str | Path, title: st
                            for a, b in gaps([r.stamp_s for r in records])]
     if faces:
         summary["faces_messages"] = len({f.stamp_s for f in faces})
-        summary["tracks"] = summarize_tracks(faces)
+        summary["tracks"] = summarize_tracks(faces, records[0].stamp_s if records else faces[0].stamp_s)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     with open(out / "emotion_stream.jsonl", "w") as f:
         for r in records:
