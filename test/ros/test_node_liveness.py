@@ -113,8 +113,10 @@ def test_quiet_inputs_go_warn_then_error_naming_the_input(repo_root, peer, tmp_p
         assert wait_for(lambda: diag(diags, "emotion_node").get("_level") == "2", 30), graph.logs
         d = diag(diags, "emotion_node")
         assert "nothing received on /emotion/av_pair since start" in d["_message"], d
+        # The nodes started at different moments: each reaches ERROR on its own clock.
+        assert wait_for(lambda: diag(diags, "av_sync_node").get("_level") == "2", 10), diag(diags, "av_sync_node")
         d = diag(diags, "av_sync_node")
-        assert d["_level"] == "2" and "/camera/image_raw" in d["_message"] and "/audio/audio" in d["_message"], d
+        assert "/camera/image_raw" in d["_message"] and "/audio/audio" in d["_message"], d
         assert d["_message"].index("/camera/image_raw") < d["_message"].index("/audio/audio")  # worst first
 
         pub = peer.publisher(Image, "/camera/image_raw", sensor_qos())
@@ -166,14 +168,15 @@ def test_frames_too_large_for_shared_memory_are_reported_and_counted_as_lost(rep
     try:
         assert wait_for(lambda: int(diag(diags, "av_sync_node").get("frames_lost", 0)) >= 10, 25), \
             (diag(diags, "av_sync_node"), graph.logs)
+        assert wait_for(lambda: int(diag(diags, "camera_node").get("oversize_frames", 0)) >= 10, 10), graph.logs
         cam = diag(diags, "camera_node")
         assert cam["_level"] == "1" and "do not fit the Fast DDS shared-memory segment (0.5 MB" in cam["_message"], cam
         assert int(cam["oversize_frames"]) >= 10 and cam["shm_segment_mb"] == "0.500"
         sync = diag(diags, "av_sync_node")
         assert sync["_level"] != "0" and "messages lost on /camera/image_raw" in sync["_message"], sync
-        # Frames vanished between the two nodes, and the counter accounts for them.
+        # Frames vanished between the two nodes (>= 10 above), and the counter accounts for no
+        # more than were sent (the two reports are up to a second apart: 15 frames of slack).
         assert int(sync["frames_in"]) + int(sync["frames_lost"]) <= int(cam["frames"]) + 15, (sync, cam)
-        assert int(sync["frames_in"]) < int(cam["frames"]) - 10, (sync, cam)
         assert sum("do not fit" in line for line in graph.logs["camera_node"]) <= 3  # rate-limited
     finally:
         graph.stop()

@@ -206,10 +206,13 @@ class InputHealth:
 
     def lost_events(self, key: str, description: str) -> SubscriptionEventCallbacks:
         """Event callbacks for ``create_subscription(..., event_callbacks=...)`` that count
-        lost messages as ``<key>_lost``."""
+        lost messages as ``<key>_lost``. DDS learns of a lost sample from a gap in sequence
+        numbers, i.e. when a later one arrives: when none arrives at all, the stale-input
+        check is what reports it."""
         self._lost_descriptions[key] = description
         self.lost.inc(f"{key}_lost", 0)
-        self._loss_history[key] = deque(maxlen=64)
+        # Starts at zero now: losses before the first report are recent too.
+        self._loss_history[key] = deque([(time.monotonic(), 0)], maxlen=64)
 
         def on_lost(info) -> None:
             self.lost.inc(f"{key}_lost", int(info.total_count_change))
