@@ -11,4 +11,7 @@ source scripts/env.sh
 set -u
 # Tests keep DDS on loopback and pick their own ROS_DOMAIN_ID (see test/conftest.py).
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+# Lint first (seconds): ruff (ruff.toml) on all Python, hadolint (.hadolint.yaml) on the images.
+ruff check src test training scripts launch
+hadolint docker/Dockerfile.*
 exec python -m pytest "${@:-test}"

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from emotion_core.assets import build_assets
-from emotion_core.face import FaceBox
 from emotion_core.face_landmarks import FaceLandmarker
 from emotion_core.recognizer import EmotionRecognizer
 from emotion_core.speaker import SpeakerScorer, SpeakerSettings, speaking_probability

@@ -76,18 +76,23 @@ class Driver:
         self.image_pub.publish(msg)
 
 
-def start(nodes, model_path: str, peer: RosPeer, repo_root: Path) -> Graph:
+def start(nodes, model_path: str, peer: RosPeer, repo_root: Path, model_loads: bool = True) -> Graph:
     spec = GraphSpec(repo_root / "config" / "desktop_cpu.yaml", nodes,
                      # the driver's "speech" is a tone: the energy VAD takes it for voice, Silero rightly not
                      overrides={"emotion_node": {"model_path": model_path, "vad": "energy"},
                                 # the test publishes audio in bursts: keep them all
                                 "av_sync_node": {"rate_hz": 0.0, "max_wait_s": 0.2, "qos_depth": 100}})
     graph = Graph(spec, echo=False).start()
-    if "emotion_node" in nodes:  # ready = model loaded and the pair topic matched
-        ready = wait_for(lambda: peer.node.count_publishers("/emotion") >= 1
+    if "emotion_node" in nodes:  # ready = model loaded (active: /emotion exists) and the pair topic matched
+        ready = wait_for(lambda: (peer.node.count_publishers("/emotion") >= 1 or not model_loads)
                          and peer.node.count_subscribers("/emotion/av_pair") >= 1
                          and peer.node.count_publishers("/emotion/av_pair") >= 1, 60)
         assert ready, graph.logs
+        if model_loads and "/emotion" in peer.received:
+            # Discovery is not symmetric in time: wait until emotion_node itself has matched our
+            # /emotion subscription, or the first estimates could go out before it has.
+            diags = peer.received.get("/diagnostics") or peer.listen(DiagnosticArray, "/diagnostics")
+            assert wait_for(lambda: counter(diags, "emotion_node", "emotion_subscribers") >= 1, 60), graph.logs
     return graph
 
 
@@ -210,7 +215,8 @@ def test_missing_and_corrupt_model_keep_node_running_until_a_good_model_is_set(r
     peer = RosPeer("model_peer")
     emotions = peer.listen(Emotion, "/emotion")
     diags = peer.listen(DiagnosticArray, "/diagnostics")
-    graph = start(("av_sync_node", "emotion_node"), str(tmp_path / "missing.onnx"), peer, repo_root)
+    graph = start(("av_sync_node", "emotion_node"), str(tmp_path / "missing.onnx"), peer, repo_root,
+                  model_loads=False)
     try:
         assert wait_for(lambda: latest_diagnostics(diags, "emotion_node") is not None, 30)
         d = latest_diagnostics(diags, "emotion_node")
@@ -224,10 +230,16 @@ def test_missing_and_corrupt_model_keep_node_running_until_a_good_model_is_set(r
         driver = Driver(peer)
         driver.info()
         driver.frame(np.zeros((480, 640, 3), np.uint8), peer.now_ns())
-        assert wait_for(lambda: counter(diags, "emotion_node", "no_model") >= 1, 15)
+        # Without a model the lifecycle node stays unconfigured: pairs are counted, not processed.
+        assert wait_for(lambda: counter(diags, "emotion_node", "inactive") >= 1, 15)
+        assert latest_diagnostics(diags, "emotion_node")["lifecycle_state"] == "unconfigured"
 
+        # A loadable model brings it up (configure + activate, off the parameter service thread).
         assert set_param(peer, "emotion_node", "model_path", str(model)).successful
         assert wait_for(lambda: (latest_diagnostics(diags, "emotion_node") or {}).get("_level") == "0", 20)
+        assert latest_diagnostics(diags, "emotion_node")["lifecycle_state"] == "active"
+        # /emotion was created by configure: wait until emotion_node itself sees our subscription.
+        assert wait_for(lambda: counter(diags, "emotion_node", "emotion_subscribers") >= 1, 20)
         good_cycle(driver, emotions)
     finally:
         graph.stop()
@@ -281,8 +293,8 @@ def test_out_of_range_parameters_are_rejected_with_a_reason(repo_root, model):
     graph = Graph(spec, echo=False).start()
     try:
         # Start-up value out of range: logged, default used, node up.
-        assert wait_for(lambda: any("rate_hz" in l and "using default" in l
-                                    for l in graph.logs["av_sync_node"]), 30), graph.logs
+        assert wait_for(lambda: any("rate_hz" in line and "using default" in line
+                                    for line in graph.logs["av_sync_node"]), 30), graph.logs
         client = peer.node.create_client(SetParameters, "/av_sync_node/set_parameters")
         assert client.wait_for_service(timeout_sec=20)
         bad = ParameterMsg(name="rate_hz", value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-5.0))

@@ -20,6 +20,7 @@ from .vad import EnergyVad, Vad, VoiceActivity
 
 UNKNOWN = "unknown"
 NS = 1_000_000_000
+RECENT_SPEECH_NS = 700_000_000  # speech in the last 0.7 s (word pauses are shorter): speaking now
 
 
 class Landmarker(Protocol):
@@ -132,6 +133,20 @@ class EmotionRecognizer:
         for smoother in self._smoothers.values():
             smoother.tau_s = smoothing_tau_s
 
+    def warm_up(self) -> None:
+        """Pay every first-call cost (ONNX Runtime sessions' first runs, lazy imports, the VAD's
+        state) before the first real frame, then forget the warm-up frames."""
+        image = np.zeros((120, 160, 3), np.uint8)
+        audio = np.zeros(16000, np.float32)
+        audio[::50] = 0.5
+        self.process(image, audio, 16000, 0)
+        box = [FaceBox(40, 20, 60, 60)]
+        if self.landmarker is not None:
+            self.landmarker.landmarks(image, box)
+        if self.tracker is not None and self.tracker.embedder is not None:
+            self.tracker.embedder.embed(image, box)
+        self.reset()
+
     def reset(self) -> None:
         """Forget every person and smoothing state (a new clip, a clock jump)."""
         self._smoothers.clear()
@@ -214,7 +229,11 @@ class EmotionRecognizer:
         self.speakers.observe(stamp_ns, {t.track_id: float(m) for t, m in zip(tracks, mouth_opening(points))})
         if activity is None or samples is None:
             return {}, None  # no audio: nobody is heard, so nobody is scored
-        if not voice_present:
+        recent = activity.probabilities[activity.ends_ns > stamp_ns - RECENT_SPEECH_NS]
+        if not voice_present or not recent.size or float(recent.max()) < self.vad.threshold:
+            # Nobody speaks now: the window may still hold speech that ended up to 2 s ago, and
+            # the last speaker's mouth history with it, but a face is speaking only while a
+            # voice is heard.
             return {t.track_id: 0.0 for t in tracks}, None
         interval = int(NS / max(self.frame_rate, 1e-3))
         probabilities = self.speakers.score(

@@ -19,7 +19,7 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from emotion_core.liveness import ERROR, OK, WARN, Reconnector, merge_status
+from emotion_core.liveness import OK, WARN, Reconnector, merge_status
 from emotion_core.sources import FrameSource, is_live, open_frames
 
 from .common import (Counters, Diagnostics, InputHealth, ThrottledLog, fill_image, liveness_params,

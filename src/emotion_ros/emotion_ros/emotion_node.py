@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 from builtin_interfaces.msg import Duration
 from emotion_msgs.msg import AudioVisualPair, Emotion, EmotionArray
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, RegionOfInterest
 
@@ -43,6 +43,8 @@ PARAMS = [
     *params_from(RecognizerSettings),
     *params_from(TrackingSettings, **{n: {"read_only": True} for n in specs(TrackingSettings)}),
     *params_from(SpeakerSettings, **{n: {"read_only": True} for n in specs(SpeakerSettings)}),
+    Param("autostart", True, "configure and activate at start (false: wait for the lifecycle "
+          "transitions, e.g. from a lifecycle manager)", read_only=True),
     Param("queue_depth", 2, "pairs that may wait for inference; a new pair beyond it replaces the "
           "oldest (counted as dropped)", range=(1, 30), read_only=True),
     Param("publish_debug_image", False, "publish the frame with the face box and label", read_only=True),
@@ -60,10 +62,16 @@ PARAMS = [
 
 _MODEL_ERRORS = (BackendError, ContractError, ValueError, FileNotFoundError, OSError)
 
-COUNTERS = ["pairs_in", "processed", "dropped", "shed", "bad_images", "bad_audio", "no_model", "errors"]
+COUNTERS = ["pairs_in", "processed", "dropped", "shed", "inactive", "bad_images", "bad_audio", "no_model",
+            "errors"]
 
 
-class EmotionNode(Node):
+class EmotionNode(LifecycleNode):
+    """A lifecycle node: the model is loaded in ``on_configure`` (freed in ``on_cleanup``), the
+    outputs publish only while active. With ``autostart`` (default) it configures and activates
+    itself at start, as the graph runner and the launch file expect; a model that cannot be
+    loaded leaves it unconfigured, reporting ERROR, until ``model_path`` names one that can."""
+
     def __init__(self) -> None:
         super().__init__("emotion_node")
         self.p = declare(self, PARAMS, self._on_param, self._check_param)
@@ -84,14 +92,12 @@ class EmotionNode(Node):
         self._own_ms: deque[float] = deque(maxlen=100)
         self.governor = LoadGovernor(self.p["latency_budget_ms"]) if self.p["adapt_to_load"] else None
         self._process_info = _process_probe()
-        self._load_model()
+        self.lifecycle_state = "unconfigured"
+        self._active = False
+        self.emotion_pub = self.faces_pub = self.debug_pub = None
+        self.hri = None
 
         qos = sensor_qos(self.p["qos_reliability"], self.p["qos_depth"])
-        self.emotion_pub = self.create_publisher(Emotion, "emotion", 10)
-        self.debug_pub = (self.create_publisher(Image, "emotion/debug_image", qos)
-                          if self.p["publish_debug_image"] else None)
-        self.faces_pub = self.create_publisher(EmotionArray, "emotion/faces", 10)
-        self.hri = self._hri_faces() if self.p["publish_hri"] else None
         self.health = InputHealth(self.p)  # a quiet input and DDS-lost pairs on /diagnostics
         pair_sub = self.create_subscription(AudioVisualPair, "emotion/av_pair", self._on_pair, qos,
                                             event_callbacks=self.health.lost_events("pairs", "emotion/av_pair"))
@@ -99,6 +105,61 @@ class EmotionNode(Node):
         self.diagnostics = Diagnostics(self, "inference", self.health.wrap(self._diag))
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self._worker.start()
+        if self.p["autostart"]:
+            self._bring_up()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def _bring_up(self) -> None:
+        """Configure, then activate (autostart, or a loadable model given to an unconfigured node)."""
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if not self._load_model():
+            return TransitionCallbackReturn.FAILURE
+        qos = sensor_qos(self.p["qos_reliability"], self.p["qos_depth"])
+        self.emotion_pub = self.create_lifecycle_publisher(Emotion, "emotion", 10)
+        self.faces_pub = self.create_lifecycle_publisher(EmotionArray, "emotion/faces", 10)
+        self.debug_pub = (self.create_lifecycle_publisher(Image, "emotion/debug_image", qos)
+                          if self.p["publish_debug_image"] else None)
+        self.hri = self._hri_faces() if self.p["publish_hri"] else None
+        self.lifecycle_state = "inactive"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # activates the lifecycle publishers
+        self._active, self.lifecycle_state = True, "active"
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active, self.lifecycle_state = False, "inactive"
+        with self._cond:
+            self._queue.clear()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.lifecycle_state = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.lifecycle_state = "finalized"
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        """Free the model and the outputs (cleanup, shutdown)."""
+        self._active = False
+        with self._cond:
+            self._queue.clear()
+            self.recognizer = None
+        for pub in (self.emotion_pub, self.faces_pub, self.debug_pub):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self.emotion_pub = self.faces_pub = self.debug_pub = None
+        if self.hri is not None:
+            self.hri.destroy()
+            self.hri = None
 
     def _hri_faces(self):
         from .hri import HriFaces  # hri_msgs is needed only when this is on
@@ -122,17 +183,19 @@ class EmotionNode(Node):
     def _settings(self) -> RecognizerSettings:
         return settings_from(RecognizerSettings, self.p)
 
-    def _load_model(self) -> None:
-        """Start-up load: a missing or broken model leaves the node up, reporting ERROR."""
+    def _load_model(self) -> bool:
+        """Configure-time load: a missing or broken model leaves the node up, reporting ERROR."""
         if not self.p["model_path"]:
             self.model_error = "no model: set the model_path parameter"
             self.get_logger().error(self.model_error)
-            return
+            return False
         try:
             self._install(self._build_recognizer(self._settings()))
         except _MODEL_ERRORS as exc:
             self.model_error = f"cannot use model {self.p['model_path']}: {exc}"
             self.get_logger().error(self.model_error)
+            return False
+        return True
 
     def _build_recognizer(self, settings: RecognizerSettings) -> tuple[EmotionRecognizer, str]:
         recognizer, backend_name = build_from_params({**self.p, **asdict(settings)})
@@ -150,12 +213,8 @@ class EmotionNode(Node):
 
     @staticmethod
     def _warm_up(recognizer: EmotionRecognizer) -> None:
-        """Pay first-call costs (lazy imports, allocations) before the first real frame."""
-        image = np.zeros((120, 160, 3), np.uint8)
-        audio = np.zeros(16000, np.float32)
-        audio[::50] = 0.5
-        recognizer.process(image, audio, 16000, 0)
-        recognizer.reset()
+        """First-call costs are paid at configure, not on the first real frame."""
+        recognizer.warm_up()
 
     def _check_param(self, name: str, value) -> Optional[str]:
         """Refuse, inside the set request, a model that cannot be used: missing or unreadable
@@ -204,6 +263,10 @@ class EmotionNode(Node):
                 return
             previous = dict(self._model_params)
             self._model_params = {k: self.p[k] for k in MODEL_FIELDS}
+            if self.lifecycle_state == "unconfigured":
+                if self.p["autostart"]:  # a model it can load now: come up, off the service thread
+                    threading.Thread(target=self._bring_up, name="model_load", daemon=True).start()
+                return
             threading.Thread(target=self._reload, args=(previous,), name="model_reload",
                              daemon=True).start()
         elif self.recognizer is not None:
@@ -213,6 +276,9 @@ class EmotionNode(Node):
     def _on_pair(self, msg: AudioVisualPair) -> None:
         self.health.arrived("pairs")
         self.counters.inc("pairs_in")
+        if not self._active:
+            self.counters.inc("inactive")
+            return
         if self.governor is not None and not self.governor.admit():
             self.counters.inc("shed")
             return
@@ -273,24 +339,27 @@ class EmotionNode(Node):
         """``own_s``: arrival of the pair here -> publish, the part of the latency this node
         causes (its queue and its processing); the load governor sheds for that alone, never for
         time spent upstream waiting for audio or for stamps that jumped."""
+        emotion_pub, faces_pub, hri = self.emotion_pub, self.faces_pub, self.hri
+        if emotion_pub is None or faces_pub is None or not self._active:
+            return  # deactivated or cleaned up while this pair was processed
         duration = Duration(sec=int(seconds), nanosec=int((seconds % 1) * 1e9))
         model_name = self.recognizer.contract.name if self.recognizer else ""
         primary_face = next((f for f in frame.faces if f.track_id == frame.primary_track), None)
         out = self._emotion(msg, frame.primary, frame.primary_track,
                             primary_face.speaking_probability if primary_face else math.nan)
         out.model_name, out.processing_time = model_name, duration
-        self.emotion_pub.publish(out)
+        emotion_pub.publish(out)
         faces = []
         for f in frame.faces:
             e = self._emotion(msg, f.recognition, f.track_id, f.speaking_probability)
             e.model_name, e.processing_time = model_name, duration
             faces.append(e)
-        self.faces_pub.publish(EmotionArray(header=msg.header, faces=faces))
-        if self.hri is not None:
-            self.hri.update(msg.header, [f.track_id for f in frame.faces], frame.forgotten)
-            self._open_next_face(self.hri)
+        faces_pub.publish(EmotionArray(header=msg.header, faces=faces))
+        if hri is not None:
+            hri.update(msg.header, [f.track_id for f in frame.faces], frame.forgotten)
+            self._open_next_face(hri)
             for f, e in zip(frame.faces, faces):
-                self.hri.publisher(f.track_id).publish(msg.header, e.class_names, e.probabilities)
+                hri.publisher(f.track_id).publish(msg.header, e.class_names, e.probabilities)
         self.counters.inc("processed")
         self._proc_ms.append(seconds * 1e3)
         self._latency_ms.append((self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e6)
@@ -362,7 +431,8 @@ class EmotionNode(Node):
             shedding_1_in=(self.governor.skip + 1) if self.governor else 1,
             # Matched subscriptions, writer side: what a replay waits for before it starts, so
             # that no estimate goes out before its listeners are connected.
-            emotion_subscribers=self.emotion_pub.get_subscription_count(),
+            emotion_subscribers=self.emotion_pub.get_subscription_count() if self.emotion_pub else 0,
+            lifecycle_state=self.lifecycle_state,
         )
         if self.hri is not None:
             values["hri_subscribers"] = self.hri.subscription_count()
@@ -373,6 +443,9 @@ class EmotionNode(Node):
                           rss_mb=self._process_info.memory_info().rss / 2**20)
         if self.model_error:
             return ERROR, self.model_error, values
+        if self.lifecycle_state != "active":
+            return WARN, (f"{self.lifecycle_state}: no estimates until it is configured and activated "
+                          "(lifecycle transitions)"), values
         # One statistic for both judgements: the governor's median own time (queue + processing).
         median = self.governor.median_ms if self.governor is not None else values["own_ms_p50"]
         if self.governor is not None and self.governor.skip:

@@ -97,6 +97,13 @@ class HriFaces:
             self._tracked.publish(IdsList(header=header, ids=ids))
             self._last_ids = ids
 
+    def destroy(self) -> None:
+        """Remove every topic (the node's cleanup)."""
+        for pub in self._faces.values():
+            pub.destroy()
+        self._faces.clear()
+        self._node.destroy_publisher(self._tracked)
+
     def subscription_count(self) -> int:
         """Most matched subscribers of one face topic (0 when there is none)."""
         return max((p.subscription_count() for p in self._faces.values()), default=0)
