@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion_core.backends import BackendError, OnnxRuntimeBackend, load_model, tensorrt_available
+from emotion_core.backends import BackendError, OnnxRuntimeBackend, load_model
 from emotion_core.contract import ContractError, ModelContract, sidecar_path, write_onnx_contract
 from emotion_core.sample_model import build_sample_model, sample_contract
 
@@ -156,10 +156,33 @@ def test_cuda_provider_falls_back_to_cpu_when_absent(sample_model_path):
         assert backend.providers == ["CPUExecutionProvider"]
 
 
-def test_tensorrt_available_needs_tensorrt():
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        assert tensorrt_available() is False
-    else:
-        assert isinstance(tensorrt_available(), bool)
+class _FakeCudart:
+    def __init__(self, err: int, count: int) -> None:
+        self.answer = (err, count)
+
+    def cudaGetDeviceCount(self):  # noqa: N802 (cuda-python's name)
+        return self.answer
+
+
+@pytest.mark.parametrize("tensorrt, cudart, expected", [
+    (False, _FakeCudart(0, 1), False),     # no TensorRT
+    (True, None, False),                   # TensorRT but no cuda-python
+    (True, _FakeCudart(100, 0), False),    # cudaErrorNoDevice
+    (True, _FakeCudart(0, 0), False),      # no device
+    (True, _FakeCudart(0, 2), True),       # everything present
+])
+def test_tensorrt_available_needs_tensorrt_cuda_python_and_a_device(monkeypatch, tensorrt, cudart, expected):
+    import sys
+    import types
+
+    from emotion_core import backends
+
+    monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt") if tensorrt else None)
+
+    def fake_import():
+        if cudart is None:
+            raise ImportError("no cuda-python")
+        return cudart
+
+    monkeypatch.setattr(backends, "import_cudart", fake_import)
+    assert backends.tensorrt_available() is expected
