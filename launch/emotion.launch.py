@@ -39,6 +39,8 @@ ARGUMENTS = [
 
 
 def generate_launch_description() -> LaunchDescription:
+    from emotion_ros.graph import GRAPH  # the graph the runner starts too: one description
+
     args = [DeclareLaunchArgument(name, default_value=default, description=description)
             for name, default, description in ARGUMENTS]
     params = LaunchConfiguration("params_file")
@@ -46,17 +48,10 @@ def generate_launch_description() -> LaunchDescription:
     common = dict(package="emotion_ros", namespace=LaunchConfiguration("namespace"), output="screen",
                   arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
                   respawn=LaunchConfiguration("respawn"), respawn_delay=RESPAWN_DELAY_S)
-    nodes = [
-        Node(executable="camera_node", name="camera_node",
-             parameters=[params, sim, {"source": LaunchConfiguration("camera_source")}],
-             condition=IfCondition(LaunchConfiguration("start_camera")), **common),
-        Node(executable="audio_node", name="audio_node",
-             parameters=[params, sim, {"source": LaunchConfiguration("audio_source")}],
-             condition=IfCondition(LaunchConfiguration("start_audio")), **common),
-        Node(executable="av_sync_node", name="av_sync_node",
-             parameters=[params, sim, {"rate_hz": LaunchConfiguration("rate_hz")}], **common),
-        Node(executable="emotion_node", name="emotion_node",
-             parameters=[params, sim, {"model_path": LaunchConfiguration("model_path"),
-                                       "publish_hri": LaunchConfiguration("publish_hri")}], **common),
-    ]
+    nodes = []
+    for entry in GRAPH:
+        overrides = {param: LaunchConfiguration(arg) for arg, param in entry.arguments}
+        condition = IfCondition(LaunchConfiguration(entry.condition)) if entry.condition else None
+        nodes.append(Node(executable=entry.name, name=entry.name, parameters=[params, sim, overrides],
+                          condition=condition, **common))
     return LaunchDescription(args + nodes)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emotion_ros.graph import MODULES, NODES, GraphSpec, build_parser, spec_from_args
+from emotion_ros.graph import MODULES, GraphSpec, build_parser, spec_from_args
 
 NODE_MODULES = {
     "camera_node": "emotion_ros.camera_node",
@@ -42,13 +42,28 @@ def test_launch_arguments_are_described(repo_root):
         assert len(desc) > 15, f"launch argument {name} lacks a description"
 
 
-def test_launch_executables_exist_as_console_scripts(repo_root):
+def test_launch_file_and_runner_describe_the_same_graph(repo_root):
+    """launch_ros cannot run here, so its source is held to the runner's: it builds its nodes
+    from emotion_ros.graph.GRAPH, declares every argument and condition the entries use, and each
+    entry's executable is a console script that runs the module the runner starts."""
+    from emotion_ros.graph import CLI_ARGUMENTS, GRAPH, parameter_for
+
     text = (repo_root / "launch" / "emotion.launch.py").read_text()
-    executables = set(re.findall(r'executable="([a-z_]+)"', text))
+    assert "from emotion_ros.graph import GRAPH" in text and "for entry in GRAPH" in text
+    assert "executable=entry.name" in text and 'executable="' not in text  # no second node list
+    declared = {a[0] for a in launch_arguments(repo_root)}
+    used = {arg for e in GRAPH for arg, _ in e.arguments} | {e.condition for e in GRAPH if e.condition}
+    assert used <= declared, used - declared
     setup = (repo_root / "src" / "emotion_ros" / "setup.py").read_text()
-    scripts = set(re.findall(r'"([a-z_]+) = emotion_ros\.', setup))
-    assert executables == set(NODES)
-    assert executables <= scripts
+    scripts = dict(re.findall(r'"([a-z_]+) = (emotion_ros\.[a-z_]+):main"', setup))
+    for entry in GRAPH:
+        assert scripts.get(entry.name) == entry.module, entry
+    # The runner's options set the parameters the launch arguments of the same meaning set.
+    args = build_parser().parse_args(["--camera", "cam0", "--audio", "mic", "--rate", "7", "--model", "m.onnx"])
+    spec = spec_from_args(args)
+    for option, argument in CLI_ARGUMENTS.items():
+        node, param = parameter_for(argument)
+        assert param in spec.overrides[node], (option, argument)
 
 
 def test_launch_description_builds_where_launch_ros_exists(repo_root):
@@ -57,7 +72,9 @@ def test_launch_description_builds_where_launch_ros_exists(repo_root):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     description = module.generate_launch_description()
-    assert len(description.entities) == len(module.ARGUMENTS) + 4
+    from emotion_ros.graph import GRAPH
+
+    assert len(description.entities) == len(module.ARGUMENTS) + len(GRAPH)
 
 
 @pytest.mark.parametrize("profile", ["desktop_cpu.yaml", "desktop_cpu_30hz.yaml", "jetson.yaml"])

@@ -17,14 +17,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-NODES = ("camera_node", "audio_node", "av_sync_node", "emotion_node")
-MODULES = {
-    "camera_node": "emotion_ros.camera_node",
-    "audio_node": "emotion_ros.audio_node",
-    "av_sync_node": "emotion_ros.av_sync_node",
-    "emotion_node": "emotion_ros.emotion_node",
-    "emotion_monitor": "emotion_ros.monitor_node",
-}
+@dataclass(frozen=True)
+class NodeEntry:
+    """One node of the graph, as both starters see it: ``launch/emotion.launch.py`` builds its
+    ``Node`` actions from these entries and this runner builds its commands from them, so the two
+    describe the same graph (test/ros/test_launch_and_config.py holds them to it)."""
+
+    name: str
+    module: str  # python -m <module>; the console script (launch executable) is ``name``
+    #: launch argument -> the parameter of this node it sets.
+    arguments: tuple[tuple[str, str], ...] = ()
+    #: launch argument ("true"/"false") that starts the node; None = always.
+    condition: Optional[str] = None
+
+
+GRAPH: tuple[NodeEntry, ...] = (
+    NodeEntry("camera_node", "emotion_ros.camera_node", (("camera_source", "source"),), "start_camera"),
+    NodeEntry("audio_node", "emotion_ros.audio_node", (("audio_source", "source"),), "start_audio"),
+    NodeEntry("av_sync_node", "emotion_ros.av_sync_node", (("rate_hz", "rate_hz"),)),
+    NodeEntry("emotion_node", "emotion_ros.emotion_node",
+              (("model_path", "model_path"), ("publish_hri", "publish_hri"))),
+)
+#: The runner's own extra: the /emotion table printer (not part of the launch file's graph).
+MONITOR = NodeEntry("emotion_monitor", "emotion_ros.monitor_node")
+
+NODES = tuple(e.name for e in GRAPH)
+MODULES = {e.name: e.module for e in (*GRAPH, MONITOR)}
+#: graph runner option -> launch argument it stands for.
+CLI_ARGUMENTS = {"camera": "camera_source", "audio": "audio_source", "rate": "rate_hz", "model": "model_path"}
+
+
+def parameter_for(argument: str) -> tuple[str, str]:
+    """(node, parameter) a launch argument sets."""
+    for entry in GRAPH:
+        for arg, param in entry.arguments:
+            if arg == argument:
+                return entry.name, param
+    raise KeyError(f"no node takes the launch argument {argument!r}")
 
 
 def repo_root() -> Path:
@@ -223,16 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def spec_from_args(args: argparse.Namespace) -> GraphSpec:
     overrides: dict[str, dict[str, object]] = {n: {} for n in NODES}
-    if args.camera:
-        overrides["camera_node"]["source"] = args.camera
+    values = {"camera": args.camera, "audio": args.audio,
+              "rate": float(args.rate) if args.rate is not None else None,
+              "model": str(Path(args.model).resolve()) if args.model else None}
+    for option, argument in CLI_ARGUMENTS.items():
+        if values[option] not in (None, ""):
+            node, param = parameter_for(argument)
+            overrides[node][param] = values[option]
     if args.fps:
         overrides["camera_node"]["fps"] = float(args.fps)
-    if args.audio:
-        overrides["audio_node"]["source"] = args.audio
-    if args.rate is not None:
-        overrides["av_sync_node"]["rate_hz"] = float(args.rate)
-    if args.model:
-        overrides["emotion_node"]["model_path"] = str(Path(args.model).resolve())
     overrides["emotion_monitor"] = {"output_dir": str(args.output_dir.resolve()) if args.output_dir else ""}
     return GraphSpec(args.params_file.resolve(), NODES, args.namespace, args.log_level,
                      args.use_sim_time, overrides)
