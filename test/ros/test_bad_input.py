@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from diagnostic_msgs.msg import DiagnosticArray
-from emotion_msgs.msg import Emotion
+from emotion_msgs.msg import AudioVisualPair, Emotion
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
@@ -306,6 +306,38 @@ def test_out_of_range_parameters_are_rejected_with_a_reason(repo_root, model):
         future = client.call_async(SetParameters.Request(parameters=[good]))
         assert wait_for(future.done, 20) and future.result().results[0].successful
         assert graph.alive()["av_sync_node"]
+    finally:
+        graph.stop()
+        peer.close()
+
+
+def test_audio_info_published_volatile_is_heard_and_sets_the_rate(repo_root, model):
+    """Bags written by other tools replay AudioInfo without QoS metadata, i.e. volatile: a
+    transient-local subscription alone cannot match such a publisher. av_sync_node hears it on
+    its volatile subscription too, and a 44.1 kHz AudioInfo sets the pairs' sample rate."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    peer = RosPeer("volatile_info_peer")
+    pairs = peer.listen(AudioVisualPair, "/emotion/av_pair", sensor_qos(depth=50))
+    graph = start(("av_sync_node",), str(model), peer, repo_root)
+    try:
+        volatile = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.VOLATILE)
+        info_pub = peer.publisher(AudioInfo, "/audio/audio_info", volatile)
+        info_pub.publish(AudioInfo(channels=1, sample_rate=44100, sample_format="S16LE",
+                                   bitrate=44100 * 16, coding_format="WAVE"))
+        assert wait_for(lambda: any("44100 Hz" in line for line in graph.logs["av_sync_node"]), 15), \
+            graph.logs["av_sync_node"]
+        driver = Driver(peer)
+        stamp = peer.now_ns()
+        t = np.arange(4410) / 44100
+        driver.audio(encode_pcm((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), "S16LE"),
+                     stamp - int(0.1e9))
+        driver.frame(np.zeros((120, 160, 3), np.uint8), stamp)
+        assert wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in pairs), 15)
+        pair = next(m for _, m in pairs if stamp_ns(m.header.stamp) == stamp)
+        assert pair.audio_info.sample_rate == 44100
+        assert not any("incompatible" in line.lower() for line in graph.logs["av_sync_node"])
     finally:
         graph.stop()
         peer.close()

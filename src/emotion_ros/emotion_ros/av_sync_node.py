@@ -10,6 +10,7 @@ from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from emotion_msgs.msg import AudioVisualPair
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import DurabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -55,10 +56,14 @@ class AvSyncNode(Node):
         self.audio_topic = audio_sub.topic_name
         # AudioInfo is latched by audio_node, but bags written by other tools replay it volatile:
         # a second, volatile subscription hears those (a transient-local one cannot match them).
-        self.create_subscription(AudioInfo, "audio/audio_info", self._on_info, latched_qos())
+        # Each of the two meets the other kind of publisher as "incompatible QoS": expected, so
+        # that event is not logged as a warning.
+        quiet = SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
+        self.create_subscription(AudioInfo, "audio/audio_info", self._on_info, latched_qos(),
+                                 event_callbacks=quiet)
         volatile = latched_qos()
         volatile.durability = DurabilityPolicy.VOLATILE
-        self.create_subscription(AudioInfo, "audio/audio_info", self._on_info, volatile)
+        self.create_subscription(AudioInfo, "audio/audio_info", self._on_info, volatile, event_callbacks=quiet)
         # max_wait_s bounds wall time: under use_sim_time a paused or slow /clock must not hold
         # frames, so this timer runs on the steady clock.
         self.create_timer(0.01, self._flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
