@@ -236,10 +236,11 @@ def test_missing_and_corrupt_model_keep_node_running_until_a_good_model_is_set(r
 
         # A loadable model brings it up (configure + activate, off the parameter service thread).
         assert set_param(peer, "emotion_node", "model_path", str(model)).successful
-        assert wait_for(lambda: (latest_diagnostics(diags, "emotion_node") or {}).get("_level") == "0", 20)
+        # Loading and warming every net up takes seconds, more on a busy machine.
+        assert wait_for(lambda: (latest_diagnostics(diags, "emotion_node") or {}).get("_level") == "0", 60)
         assert latest_diagnostics(diags, "emotion_node")["lifecycle_state"] == "active"
         # /emotion was created by configure: wait until emotion_node itself sees our subscription.
-        assert wait_for(lambda: counter(diags, "emotion_node", "emotion_subscribers") >= 1, 20)
+        assert wait_for(lambda: counter(diags, "emotion_node", "emotion_subscribers") >= 1, 60)
         good_cycle(driver, emotions)
     finally:
         graph.stop()
