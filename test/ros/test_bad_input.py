@@ -179,9 +179,12 @@ def set_param(peer: RosPeer, node: str, name: str, value: str):
     assert client.wait_for_service(timeout_sec=20)
     req = SetParameters.Request(parameters=[ParameterMsg(
         name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))])
-    future = client.call_async(req)
-    assert wait_for(future.done, 30)
-    return future.result().results[0]
+    for _ in range(3):  # a request sent before the server matched the client is never answered
+        future = client.call_async(req)
+        if wait_for(future.done, 20):
+            return future.result().results[0]
+        client.remove_pending_request(future)
+    raise AssertionError(f"no answer from /{node}/set_parameters")
 
 
 def get_param(peer: RosPeer, node: str, name: str):

@@ -79,7 +79,7 @@ def test_runner_restarts_a_killed_node_and_emotion_comes_back():
     finally:
         runner.send_signal(signal.SIGINT)
         try:
-            code = runner.wait(30)
+            code = runner.wait(60)
         except subprocess.TimeoutExpired:
             runner.kill()
             code = runner.wait()

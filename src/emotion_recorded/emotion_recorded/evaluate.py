@@ -200,8 +200,10 @@ def _start_clock(player: BagPlayer, collector: Collector, t0: int, timeout: floa
         time.sleep(0.02)
     if "emotion_node" not in collector.diags:
         raise EvaluationError("emotion_node published no /diagnostics: is it running with use_sim_time?")
-    _, level, message, _ = collector.diags["emotion_node"]
-    if level >= 2:
+    _, level, message, values = collector.diags["emotion_node"]
+    # Only a node without a model cannot be evaluated; "nothing received yet" is an ERROR too
+    # (its input is quiet until the replay starts), and not a reason to stop.
+    if level >= 2 and (values.get("model", "none") == "none" or values.get("lifecycle_state") != "active"):
         raise EvaluationError(f"emotion_node reports: {message}")
     if not ready():
         raise EvaluationError(f"emotion_node did not see its subscribers within {timeout:.0f} s "
@@ -247,7 +249,7 @@ def replay(cfg: EvalConfig, infos: Sequence[BagInfo], log=print) -> tuple[Collec
         if not ready or not all(graph.alive().values()):
             tails = "\n".join(f"[{n}] {line}" for n, lines in graph.logs.items() for line in lines[-10:])
             raise EvaluationError(f"the graph did not come up in {cfg.startup_timeout_s} s:\n{tails}")
-        _start_clock(player, collector, min(i.start_ns for i in infos), 30.0, cfg.hri_listeners)
+        _start_clock(player, collector, min(i.start_ns for i in infos), 60.0, cfg.hri_listeners)
         pacing = "paced by /emotion" if cfg.paced else f"at {cfg.rate}x real time"
         log(f"graph up in {time.monotonic() - started:.1f} s; replaying {len(infos)} bag(s) {pacing}")
         stats = player.play()

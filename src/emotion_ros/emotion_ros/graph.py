@@ -277,11 +277,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     env = graph.env
     print(f"starting {', '.join(spec.nodes)} (ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}, "
           f"discovery {env['ROS_AUTOMATIC_DISCOVERY_RANGE']})", flush=True)
+    # Ctrl-C / SIGTERM only set a flag: an exception raised wherever the runner happens to be
+    # (inside Popen while it restarts a node, say) could leave a half-started child behind.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     graph.start()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         start = time.monotonic()
-        while args.duration <= 0 or time.monotonic() - start < args.duration:
+        while not stop.is_set() and (args.duration <= 0 or time.monotonic() - start < args.duration):
             if args.no_restart:
                 dead = [n for n, ok in graph.alive().items() if not ok]
                 if dead:
@@ -289,8 +293,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                     break
             elif graph.supervise():
                 break
-            time.sleep(0.2)
-    except KeyboardInterrupt:
+            stop.wait(0.2)
+    except KeyboardInterrupt:  # a signal before the handlers were installed
         pass
     codes = graph.stop()
     failed = {n: c for n, c in codes.items() if c not in (0, -signal.SIGINT, 130)}
