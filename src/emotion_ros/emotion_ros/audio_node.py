@@ -19,7 +19,7 @@ from emotion_core.clock import SampleClock
 from emotion_core.liveness import OK, WARN, Reconnector, merge_status
 from emotion_core.sources import AudioSource, open_audio
 
-from .common import (Counters, Diagnostics, InputHealth, latched_qos, liveness_params, ns_to_msg,
+from .common import (Counters, Diagnostics, InputHealth, latched_qos, liveness_params, ns_to_msg, source_log,
                      run, sensor_qos)
 from .params import Param, declare, qos_params
 
@@ -61,7 +61,7 @@ class AudioNode(Node):
         source = self.p["source"]
         self.keeper: Reconnector[AudioSource] = Reconnector(
             self._open, f"audio source {source}", self.p["retry_initial_s"],
-            max(self.p["retry_max_s"], self.p["retry_initial_s"]), log=self._log_source)
+            max(self.p["retry_max_s"], self.p["retry_initial_s"]), log=source_log(self, self.counters))
         self.health = InputHealth(self.p, floor_s=lambda: 3.0 * self.p["chunk_ms"] / 1000.0)
         self.health.watch_input("source", f"audio source {source}")
         self.ended = False
@@ -77,14 +77,6 @@ class AudioNode(Node):
         self.counters.inc("open_attempts")
         return open_audio(self.p["source"], self.p["sample_rate"], self.p["loop"], self.p["device"],
                           self.chunk)
-
-    def _log_source(self, level: int, message: str) -> None:
-        if level == OK:
-            self.counters.inc("reopens")
-            self.get_logger().info(message)
-        else:
-            self.counters.inc("source_failures")
-            self.get_logger().error(message)  # back-off already spaces these out
 
     def _loop(self) -> None:
         period = self.chunk / self.p["sample_rate"]

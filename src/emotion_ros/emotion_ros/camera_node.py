@@ -23,7 +23,7 @@ from emotion_core.liveness import OK, WARN, Reconnector, merge_status
 from emotion_core.sources import FrameSource, is_live, open_frames
 
 from .common import (Counters, Diagnostics, InputHealth, ThrottledLog, fill_image, liveness_params,
-                     run, sensor_qos, shm_segment_bytes)
+                     run, sensor_qos, shm_segment_bytes, source_log)
 from .params import Param, declare, qos_params
 
 PARAMS = [
@@ -62,7 +62,7 @@ class CameraNode(Node):
         self.live = is_live(source)
         self.keeper: Reconnector[FrameSource] = Reconnector(
             self._open, f"camera source {source}", self.p["retry_initial_s"],
-            max(self.p["retry_max_s"], self.p["retry_initial_s"]), log=self._log_source)
+            max(self.p["retry_max_s"], self.p["retry_initial_s"]), log=source_log(self, self.counters))
         # A frame period is the shortest silence that means anything: at 0.2 fps, 2 s is normal.
         self.health = InputHealth(self.p, floor_s=lambda: 3.0 / self.p["fps"])
         self.health.watch_input("source", f"camera source {source}")
@@ -83,14 +83,6 @@ class CameraNode(Node):
     def _open(self) -> FrameSource:
         self.counters.inc("open_attempts")
         return open_frames(self.p["source"], self.p["loop"], self.p["width"], self.p["height"])
-
-    def _log_source(self, level: int, message: str) -> None:
-        if level == OK:
-            self.counters.inc("reopens")
-            self.get_logger().info(message)
-        else:
-            self.counters.inc("source_failures")
-            self.get_logger().error(message)  # back-off already spaces these out
 
     def _loop(self) -> None:
         next_t = time.monotonic()

@@ -254,6 +254,19 @@ class InputHealth:
         return collect_with_inputs
 
 
+def source_log(node: Node, counters: Counters) -> Callable[[int, str], None]:
+    """What a source node's Reconnector reports through: a reopened source is counted and
+    logged as info, a failure counted and logged as an error (the back-off spaces them out)."""
+    def log(level: int, message: str) -> None:
+        if level == OK:
+            counters.inc("reopens")
+            node.get_logger().info(message)
+        else:
+            counters.inc("source_failures")
+            node.get_logger().error(message)
+    return log
+
+
 class ThrottledLog:
     """Log lines keyed by what they are about: the first occurrence goes out, repeats within
     ``period_s`` are counted and go out with the next one as "(N more in the last T s)";
