@@ -12,6 +12,7 @@ def eval_config(bags, out: Path, model: Path, **kw):
     from emotion_recorded.evaluate import EvalConfig
 
     overrides = kw.pop("node_overrides", {})
+    kw.setdefault("startup_timeout_s", 120.0)  # two node processes on a busy 2-core machine
     # The generated clips' synthetic voice is a harmonic tone, which Silero rightly does not take
     # for speech: the energy VAD keeps these tests about the replay, not about the VAD.
     emotion = {"detector": "haar", "intra_op_threads": 1, "vad": "energy", **overrides.pop("emotion_node", {})}

@@ -234,7 +234,7 @@ def test_missing_and_corrupt_model_keep_node_running_until_a_good_model_is_set(r
         driver.info()
         driver.frame(np.zeros((480, 640, 3), np.uint8), peer.now_ns())
         # Without a model the lifecycle node stays unconfigured: pairs are counted, not processed.
-        assert wait_for(lambda: counter(diags, "emotion_node", "inactive") >= 1, 15)
+        assert wait_for(lambda: counter(diags, "emotion_node", "inactive") >= 1, 45)
         assert latest_diagnostics(diags, "emotion_node")["lifecycle_state"] == "unconfigured"
 
         # A loadable model brings it up (configure + activate, off the parameter service thread).
