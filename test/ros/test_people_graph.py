@@ -58,19 +58,35 @@ def test_each_person_gets_an_estimate_an_id_and_a_topic(repo_root, two_people_fr
         assert wait_for(lambda: int((latest_diagnostics(diags, "emotion_node") or {}).get("hri_subscribers", 0)) >= 1,
                         60), graph.logs
         driver = Driver(peer)
+
+        def answered() -> bool:
+            """Frames until one comes back on /emotion/faces: best-effort frames and the first
+            estimates can be lost while the endpoints are still matching each other."""
+            driver.frame(two_people_frame, peer.now_ns())
+            return wait_for(lambda: bool(faces), 2.0)
+
+        assert wait_for(answered, 60, interval=0.1), graph.logs["emotion_node"][-10:]
+        faces.clear()
         t0 = peer.now_ns()
         stamps = [t0 + k * NS // 10 for k in range(12)]
         for k, stamp in enumerate(stamps):
             driver.frame(two_people_frame, stamp)
             assert wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in faces), 20), \
                 (k, graph.logs["emotion_node"][-10:])
+        # A late listener of the second person's topic: it gets their expressions once matched.
         second = peer.listen(Expression, "/humans/faces/face1/expression", 100)
-        assert wait_for(lambda: peer.node.count_publishers("/humans/faces/face1/expression") >= 1, 10)
-        late = [t0 + (12 + k) * NS // 10 for k in range(6)]
-        for stamp in late:
+        assert wait_for(lambda: peer.node.count_publishers("/humans/faces/face1/expression") >= 1, 30)
+        k = 12
+
+        def next_frame() -> bool:
+            nonlocal k
+            stamp = t0 + k * NS // 10
+            k += 1
             driver.frame(two_people_frame, stamp)
-            assert wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in faces), 20)
-        assert wait_for(lambda: len(second) >= 1, 10)
+            wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in faces), 20)
+            return bool(second)
+
+        assert wait_for(next_frame, 60, interval=0.1)
     finally:
         graph.stop()
         peer.close()
