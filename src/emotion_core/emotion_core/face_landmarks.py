@@ -97,6 +97,28 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
         return np.where(width > 0, gap / width, np.nan)
 
 
+#: ``eye_anchored_box``: side and centre (below the eye midpoint) in eye-centre distances, the mean
+#: geometry of face-api's detector boxes around the landmarks of the face they frame.
+EYE_BOX_SIDE, EYE_BOX_DROP = 3.0, 0.75
+
+
+def eye_anchored_box(landmarks: np.ndarray) -> FaceBox:
+    """A face box placed from the eyes alone, for a second landmark pass that reads the mouth.
+
+    A detector's or tracker's box breathes by several percent from frame to frame and grows as
+    the jaw drops, and the landmarks follow it: on the demo clip a closed mouth read 0.012-0.016
+    of jitter on tracker boxes. The eyes do not move when a person speaks, so a box anchored to
+    them holds the face still in the crop: 0.004-0.005 on the same frames, and the opening then
+    follows the jaw (correlation 0.88-0.90 against 0.68-0.73). ``(68, 2)`` image pixels in.
+    """
+    pts = np.asarray(landmarks, np.float64)
+    right, left = pts[RIGHT_EYE].mean(axis=0), pts[LEFT_EYE].mean(axis=0)
+    d = float(np.linalg.norm(left - right))
+    cx, cy = (right + left) / 2.0 + (0.0, EYE_BOX_DROP * d)
+    side = EYE_BOX_SIDE * d
+    return FaceBox(int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side)), int(round(side)))
+
+
 def aligned_box(landmarks: np.ndarray) -> FaceBox:
     """face-api's face alignment for the descriptor (``FaceLandmarks.align``, dlib style): a
     square of side (mean eye-to-mouth distance) / 0.45 whose point at 50 % / 43 % of its side is

@@ -12,7 +12,7 @@ from . import audio as audio_mod
 from .backends import InferenceBackend
 from .contract import ModelContract
 from .face import FaceBox, FaceDetector, face_tensor
-from .face_landmarks import mouth_opening
+from .face_landmarks import eye_anchored_box, mouth_opening
 from .smoothing import ProbabilitySmoother
 from .tracking import Embedder, FaceTracker, Track, TrackingSettings
 from .speaker import SpeakerScorer, SpeakerSettings, speech_envelope
@@ -225,8 +225,8 @@ class EmotionRecognizer:
             return {}, 0
         for tid in forgotten:
             self.speakers.forget(tid)
-        points = self.landmarker.landmarks(bgr, [t.box for t in tracks])  # type: ignore[union-attr]
-        self.speakers.observe(stamp_ns, {t.track_id: float(m) for t, m in zip(tracks, mouth_opening(points))})
+        self.speakers.observe(stamp_ns, dict(zip([t.track_id for t in tracks],
+                                                 self._mouth_openings(bgr, tracks).tolist())))
         if activity is None or samples is None:
             return {}, None  # no audio: nobody is heard, so nobody is scored
         recent = activity.probabilities[activity.ends_ns > stamp_ns - RECENT_SPEECH_NS]
@@ -242,6 +242,19 @@ class EmotionRecognizer:
         best = self.speakers.speaker(probabilities)
         index = next((i for i, t in enumerate(tracks) if t.track_id == best), None)
         return probabilities, index
+
+    def _mouth_openings(self, bgr: Optional[np.ndarray], tracks: list[Track]) -> np.ndarray:
+        """Each track's mouth opening (NaN where no landmarks), read in a second landmark pass
+        on a box anchored to the eyes the first pass found (``eye_anchored_box``: the tracker's
+        box jitters, and the mouth reading with it, by about as much as a syllable moves it)."""
+        assert self.landmarker is not None
+        first = self.landmarker.landmarks(bgr, [t.box for t in tracks])
+        found = np.isfinite(first).all(axis=(1, 2))
+        openings = np.full(len(tracks), np.nan)
+        if found.any():
+            boxes = [eye_anchored_box(p) for p in first[found]]
+            openings[found] = mouth_opening(self.landmarker.landmarks(bgr, boxes))
+        return openings
 
     def _faces(self, bgr: np.ndarray, stamp_ns: int) -> list[Track]:
         every = self.tracking.detect_every if self.tracking else 1

@@ -21,9 +21,14 @@ from .settings import setting
 NS = 1_000_000_000
 MIN_POINTS = 5  # frames needed in the window before a face is scored
 #: Std of the mouth opening (gap / width) below which a mouth counts as still, and the span above
-#: it to fully moving. A still face under camera motion, zoom and detector jitter reads up to
-#: ~0.015 (the demo's animated photo); speech moves the lips by several hundredths.
-STILL_MOTION, MOTION_SPAN = 0.012, 0.02
+#: it to fully moving. Read on eye-anchored boxes (``face_landmarks.eye_anchored_box``), a still
+#: face under camera motion and zoom reads 0.004-0.015 (the demo clip's photos; the most for the
+#: wide-open laughing mouth); speech moves the lips by 0.02 and more.
+STILL_MOTION, MOTION_SPAN = 0.008, 0.008
+#: The rank correlation at which a moving mouth is even odds of being in step with the voice, and
+#: how steeply the odds change. On the demo clip the speaker's mouth correlates 0.69-0.89 with
+#: the envelope over 1.5 s, a silent face's at most 0.53 (chance over 16 frames).
+IN_STEP_CORRELATION, IN_STEP_SLOPE = 0.6, 10.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def speaking_probability(mouth: np.ndarray, envelope: np.ndarray) -> float:
     corr = float(np.corrcoef(rankdata(mouth), rankdata(envelope))[0, 1])
     if not np.isfinite(corr):
         return 0.0
-    in_step = 1.0 / (1.0 + np.exp(-10.0 * (corr - 0.35)))
+    in_step = 1.0 / (1.0 + np.exp(-IN_STEP_SLOPE * (corr - IN_STEP_CORRELATION)))
     moving = min(1.0, max(0.0, (motion - STILL_MOTION) / MOTION_SPAN))
     return float(in_step * moving)
 
