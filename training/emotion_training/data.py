@@ -3,8 +3,9 @@ the robot computes them.
 
 The log-mel comes from ``emotion_core.audio.log_mel`` with the contract's ``AudioSpec`` (norm
 statistics included), the face tensor from ``emotion_core.face.normalize_crop`` with its
-``FaceSpec``, the voice flag from the runtime's ``voice_active`` threshold, and an absent
-branch is zeros with a 0 in the modality mask: exactly the feeds of ``EmotionRecognizer``.
+``FaceSpec``, the voice flag from the cache (``prepare`` ran the runtime's VAD over each take
+with ``emotion_core.vad.voiced_windows``, the recognizer's rule), and an absent branch is zeros
+with a 0 in the modality mask: exactly the feeds of ``EmotionRecognizer``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from emotion_core.audio import log_mel, voice_active
+from emotion_core.audio import log_mel
 from emotion_core.contract import AudioSpec, FaceSpec
 from emotion_core.face import normalize_crop
 
@@ -38,6 +39,9 @@ class PreparedData:
             raise DatasetError(f"{self.root} is not a prepared cache (no index.json): run prepare")
         index = json.loads(index_path.read_text())
         self.settings: dict[str, Any] = index["settings"]
+        if "vad" not in self.settings:
+            raise DatasetError(f"{self.root} was prepared before windows carried the robot's voice "
+                               "flag: run prepare again")
         self.records = [ClipRecord.from_dict(r) for r in index["records"]]
         self.windows = {s["clip_id"]: int(s["windows"]) for s in index["status"]}
         self.failed = index.get("failed", [])
@@ -59,24 +63,23 @@ def as_float(pcm: np.ndarray) -> np.ndarray:
 
 
 def compute_norm_stats(data: PreparedData, records: Sequence[ClipRecord], spec: AudioSpec,
-                       vad_threshold_dbfs: float, show_progress: bool = True) -> tuple[float, float]:
+                       show_progress: bool = True) -> tuple[float, float]:
     """Global mean / std of raw log-mel values over the voiced training windows (the contract's
-    ``norm_mean`` / ``norm_std``); ``spec`` must have norm 0 / 1."""
+    ``norm_mean`` / ``norm_std``: the robot normalises only windows its VAD calls voiced);
+    ``spec`` must have norm 0 / 1."""
     total, total_sq, count = 0.0, 0.0, 0
     for record in progress(records, desc="norm stats", enabled=show_progress):
         clip = data.load(record)
         if not bool(clip["has_audio"]):
             continue
-        for pcm in clip["audio"]:
-            wave = as_float(pcm)
-            if not voice_active(wave, vad_threshold_dbfs):
-                continue
-            mel = log_mel(wave, spec).astype(np.float64)
+        for pcm in clip["audio"][clip["voiced"]]:
+            mel = log_mel(as_float(pcm), spec).astype(np.float64)
             total += mel.sum()
             total_sq += np.square(mel).sum()
             count += mel.size
     if count == 0:
-        raise DatasetError("no voiced audio window in the training split: cannot normalise")
+        raise DatasetError(f"no voiced audio window in the training split (by the "
+                           f"{data.settings['vad']} VAD, audio.vad): cannot normalise")
     mean = total / count
     std = max(float(np.sqrt(max(total_sq / count - mean ** 2, 0.0))), 1e-6)
     return float(mean), std
@@ -87,13 +90,12 @@ class WindowDataset(Dataset):
     so that evaluation can average a clip's windows."""
 
     def __init__(self, data: PreparedData, records: Sequence[ClipRecord], face: FaceSpec,
-                 audio: AudioSpec, vad_threshold_dbfs: float = -45.0, augment: Optional[Any] = None,
+                 audio: AudioSpec, augment: Optional[Any] = None,
                  seed: int = 0, modalities: Sequence[str] = ("face", "audio")) -> None:
         self.data = data
         self.records = list(records)
         self.face = face
         self.audio = audio
-        self.vad = vad_threshold_dbfs
         self.modalities = tuple(modalities)
         self.seed = seed
         self.epoch = 0
@@ -124,9 +126,8 @@ class WindowDataset(Dataset):
         clip = self._clip(clip_index)
         rng = np.random.default_rng((self.seed, self.epoch, item))
         face_present = bool(clip["face_found"][k]) and "face" in self.modalities
-        wave = as_float(clip["audio"][k])
         voice_present = bool(clip["has_audio"]) and "audio" in self.modalities \
-            and voice_active(wave, self.vad)
+            and bool(clip["voiced"][k])
         if self.train:
             face_present, voice_present = modality_dropout(
                 [face_present, voice_present], self.aug.modality_dropout, rng)
@@ -140,6 +141,7 @@ class WindowDataset(Dataset):
             face = normalize_crop(crop, self.face)
         mel = np.zeros((self.audio.n_mels, self.audio.frames), np.float32)
         if voice_present:
+            wave = as_float(clip["audio"][k])
             if self.audio_aug is not None:
                 wave = self.audio_aug.wave(wave, rng)
             mel = log_mel(wave, self.audio)

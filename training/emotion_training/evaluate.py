@@ -79,7 +79,7 @@ def evaluate(ckpt_path: str | Path, part: str = "test", onnx_path: Optional[str 
     data = PreparedData(cache_dir(cfg))
     records = data.subset(speakers)
     dataset = WindowDataset(data, records, cfg.face.spec(), cfg.audio.spec(),
-                            cfg.audio.vad_threshold_dbfs, modalities=cfg.model.modalities)
+                            modalities=cfg.model.modalities)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=cfg.data.num_workers)
 
     run_dir = Path(ckpt_path).parent

