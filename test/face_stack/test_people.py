@@ -175,6 +175,45 @@ def test_two_people_crossing_keep_their_ids(fusion, tiny, descriptor, two_people
     assert start_ids and end_ids and start_ids == end_ids, (start_ids, end_ids)
 
 
+@pytest.fixture(scope="module")
+def three_people(demo_faces):
+    """The three adults of sample1, at a size where three fit the frame and can cross."""
+    name, photo, boxes = next(p for p in demo_faces if p[0] == "sample1.jpg")
+    return tuple(person(photo, b, side=150) for b in boxes[:3])
+
+
+def test_three_people_crossing_keep_their_ids(fusion, tiny, descriptor, three_people):
+    """A walks right, B walks left below A's path, C walks down through both: every pair
+    crosses (the boxes overlap; for 1.5 s C hides the others, and only C is found), detector on
+    every third frame, and each person's id at the end is the one they started with."""
+    a, b, c = three_people
+    rec, _ = recognizer(fusion, tiny, descriptor, detect_every=3)
+    paths = {"a": lambda i: (20 + 9 * i, 110), "b": lambda i: (470 - 9 * i, 200),
+             "c": lambda i: (245, 10 + 6 * i)}
+    ids: list[dict[str, int]] = []
+    crossed = 0
+    for i in range(50):
+        at = {k: p(i) for k, p in paths.items()}
+        frame = scene({k: (patch, *at[k]) for k, patch in zip("bac", (b, a, c))})  # c on top
+        result = rec.process_frame(frame, None, 16000, 10 * NS + i * STEP)
+        crossed += any(abs(at[m][0] - at[n][0]) < 150 and abs(at[m][1] - at[n][1]) < 150
+                       for m, n in (("a", "b"), ("a", "c"), ("b", "c")))
+        # whose face each track's box is on: the person whose patch centre is nearest
+        seen = {}
+        for f in result.faces:
+            box = f.recognition.face_box
+            cx, cy = box.x + box.w / 2, box.y + box.h / 2
+            who = min(at, key=lambda k: (at[k][0] + 75 - cx) ** 2 + (at[k][1] + 75 - cy) ** 2)
+            seen[who] = f.track_id
+        ids.append(seen)
+    assert crossed >= 10
+    start = next(s for s in ids if len(s) == 3)
+    assert len(set(start.values())) == 3
+    assert len(ids[-1]) == 3 and ids[-1] == start, (start, ids[-1])
+    for s in ids:  # never a person under another's id, crossing included
+        assert all(start.get(who) == tid for who, tid in s.items() if tid in start.values()), s
+
+
 def test_an_id_survives_a_one_second_occlusion(fusion, tiny, descriptor, two_people):
     a, _ = two_people
     rec, _ = recognizer(fusion, tiny, descriptor, track_lost_s=1.0)

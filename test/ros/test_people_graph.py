@@ -87,6 +87,9 @@ def test_each_person_gets_an_estimate_an_id_and_a_topic(repo_root, two_people_fr
             return bool(second)
 
         assert wait_for(next_frame, 60, interval=0.1)
+        # /emotion and /emotion/faces are separate topics: let the last /emotion arrive too.
+        assert wait_for(lambda: {stamp_ns(m.header.stamp) for _, m in emotions}
+                        >= {stamp_ns(m.header.stamp) for _, m in faces}, 20)
     finally:
         graph.stop()
         peer.close()
@@ -104,9 +107,18 @@ def test_each_person_gets_an_estimate_an_id_and_a_topic(repo_root, two_people_fr
     assert ids_by_side["left"] != ids_by_side["right"]
     assert all(len(ids) == 1 for ids in ids_by_side.values()), ids_by_side  # ids never change
     assert set().union(*ids_by_side.values()) == {"face0", "face1"}
-    # /emotion is one of them (no voice: the largest face), with the same id.
+    # /emotion keeps its meaning for an existing subscriber: one message per frame, the primary
+    # person (no voice: the largest face) with the same id, label and probabilities as their entry
+    # on /emotion/faces.
     primary_ids = {m.track_id for _, m in emotions}
     assert primary_ids <= {"face0", "face1"} and len(primary_ids) == 1
+    by_stamp = {stamp_ns(a.header.stamp): a for a in arrays}
+    primaries = [m for _, m in emotions if stamp_ns(m.header.stamp) in by_stamp]
+    assert len(primaries) == len(arrays)
+    for m in primaries:
+        entry = next(f for f in by_stamp[stamp_ns(m.header.stamp)].faces if f.track_id == m.track_id)
+        assert (m.label, m.face_present, m.voice_used) == (entry.label, entry.face_present, entry.voice_used)
+        assert np.allclose(m.probabilities, entry.probabilities) and list(m.class_names) == list(entry.class_names)
     # The face connected in advance got an expression for every frame; the list names both.
     assert {stamp_ns(m.header.stamp) for _, m in first} >= set(stamps[1:])
     assert tracked and list(tracked[-1][1].ids) == ["face0", "face1"]
