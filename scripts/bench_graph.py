@@ -115,7 +115,7 @@ def camera_frames(diags: list) -> tuple[int, float]:
             if status.hardware_id == "camera_node":
                 values = {kv.key: kv.value for kv in status.values}
                 return int(values.get("frames", 0)), arrived
-    return 0, time.monotonic()
+    return 0, float("nan")
 
 
 def run_once(rate: float, duration: float, model: Path, detector: str, assets: dict,
@@ -137,6 +137,8 @@ def run_once(rate: float, duration: float, model: Path, detector: str, assets: d
     try:
         if not wait_for(lambda: len(emotions) > 0, 60):
             raise RuntimeError(f"graph produced no /emotion: {graph.logs}")
+        if not wait_for(lambda: camera_frames(diags)[0] > 0, 10):
+            raise RuntimeError("camera_node published no diagnostics")
         sampler = ProcessSampler({n: p.pid for n, p in graph.procs.items()})
         n_emotions0, n_arrays0 = len(emotions), len(arrays)
         camera0 = camera_frames(diags)

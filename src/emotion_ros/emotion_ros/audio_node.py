@@ -146,7 +146,7 @@ class AudioNode(Node):
 
 
 def main(args=None) -> None:
-    run(AudioNode, args, threads=1)
+    run(AudioNode, args)
 
 
 if __name__ == "__main__":

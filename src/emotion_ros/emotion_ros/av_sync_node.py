@@ -160,7 +160,7 @@ class AvSyncNode(Node):
 
 
 def main(args=None) -> None:
-    run(AvSyncNode, args, threads=1)
+    run(AvSyncNode, args)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ class BehaviorExample(Node):
 
 
 def main(args=None) -> None:
-    run(BehaviorExample, args, threads=1)
+    run(BehaviorExample, args)
 
 
 if __name__ == "__main__":

@@ -205,7 +205,7 @@ class CameraNode(Node):
 
 
 def main(args=None) -> None:
-    run(CameraNode, args, threads=1)
+    run(CameraNode, args)
 
 
 if __name__ == "__main__":

@@ -491,7 +491,7 @@ def _process_probe():
 
 
 def main(args=None) -> None:
-    run(EmotionNode, args, threads=2)
+    run(EmotionNode, args)
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ class MonitorNode(Node):
 
 
 def main(args=None) -> None:
-    run(MonitorNode, args, threads=1)
+    run(MonitorNode, args)
 
 
 if __name__ == "__main__":
