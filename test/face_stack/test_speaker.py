@@ -70,8 +70,8 @@ def run(rec: EmotionRecognizer, speech: np.ndarray, mouths, who_talks: set[int],
 
 def recognizer(fusion, tiny, landmarker):  # noqa: F811 (fixture passed in)
     backend, contract = fusion
-    return EmotionRecognizer(backend, contract, tiny, tracking=TrackingSettings(), vad=SileroVad(),
-                             landmarker=landmarker, speaker=SpeakerSettings(), frame_rate=FPS)
+    return EmotionRecognizer(backend, contract, tiny, tracking=TrackingSettings(frame_rate_hz=FPS),
+                             vad=SileroVad(), landmarker=landmarker, speaker=SpeakerSettings())
 
 
 def by_x(result) -> dict[str, object]:

@@ -95,7 +95,7 @@ class EmotionRecognizer:
                  detector: Optional[FaceDetector] = None, use_face: bool = True,
                  use_voice: bool = True, vad_threshold_dbfs: float = -45.0,
                  smoothing_tau_s: float = 0.5, tracking: Optional[TrackingSettings] = None,
-                 embedder: Optional[Embedder] = None, frame_rate: float = 10.0,
+                 embedder: Optional[Embedder] = None,
                  vad: Optional[Vad] = None, landmarker: Optional[Landmarker] = None,
                  speaker: Optional[SpeakerSettings] = None) -> None:
         self.backend = backend
@@ -110,8 +110,9 @@ class EmotionRecognizer:
         self.smoothing_tau_s = smoothing_tau_s
         self.tracking = tracking
         self.max_faces = tracking.max_faces if tracking else 1
-        self.tracker = FaceTracker(tracking, frame_rate, embedder) if tracking else None
-        self.frame_rate = frame_rate
+        self.tracker = FaceTracker(tracking, embedder) if tracking else None
+        # The frame interval sizes the speech envelope's bins (one per frame).
+        self.frame_rate = (tracking or TrackingSettings()).frame_rate_hz
         # Without landmarks there is no speaker scoring: the largest face gets the voice.
         self.landmarker = landmarker
         self.speakers = SpeakerScorer(speaker or SpeakerSettings()) if landmarker is not None else None

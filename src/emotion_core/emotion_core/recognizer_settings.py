@@ -50,7 +50,7 @@ MODEL_FIELDS = ("model_path", "backend", "force_engine_update", "engine_precisio
 
 
 def build_recognizer(s: RecognizerSettings, tracking: Optional[TrackingSettings] = None,
-                     frame_rate: float = 10.0, speaker: Optional[SpeakerSettings] = None):
+                     speaker: Optional[SpeakerSettings] = None):
     """(recognizer, backend name) for ``s``; raises BackendError / ContractError / OSError with
     the reason when the model cannot be used. With ``tracking``, faces are tracked; the face
     descriptor (re-identification of a returning person) is used where its model is built. With
@@ -83,7 +83,7 @@ def build_recognizer(s: RecognizerSettings, tracking: Optional[TrackingSettings]
             logging.getLogger(__name__).warning(
                 "%s: no active-speaker scoring, the largest face gets the voice", exc)
     recognizer = EmotionRecognizer(backend, contract, detector, s.use_face, s.use_voice,
-                                   s.vad_threshold_dbfs, s.smoothing_tau_s, tracking, embedder, frame_rate,
+                                   s.vad_threshold_dbfs, s.smoothing_tau_s, tracking, embedder,
                                    create_vad(s.vad, s.vad_threshold, s.vad_threshold_dbfs),
                                    landmarker, speaker)
     return recognizer, backend.name
@@ -94,7 +94,7 @@ def build_from_params(values: Mapping[str, Any]):
     ``ros__parameters``): offline evaluation calls this too, so both build the same thing."""
     s = from_mapping(RecognizerSettings, values)
     tracking = from_mapping(TrackingSettings, values)
-    return build_recognizer(s, tracking, tracking.frame_rate_hz, from_mapping(SpeakerSettings, values))
+    return build_recognizer(s, tracking, from_mapping(SpeakerSettings, values))
 
 
 def apply_to(recognizer, s: RecognizerSettings) -> None:

@@ -72,12 +72,13 @@ class _Person:
 class FaceTracker:
     """Detections (or None on frames without detection) in, tracks with person ids out."""
 
-    def __init__(self, settings: TrackingSettings = TrackingSettings(), frame_rate: float = 10.0,
+    def __init__(self, settings: TrackingSettings = TrackingSettings(),
                  embedder: Optional[Embedder] = None) -> None:
         from trackers import ByteTrackTracker  # imported here: the core imports it only when used
 
         self.settings = settings
         self.embedder = embedder
+        frame_rate = settings.frame_rate_hz
         self._bytetrack = ByteTrackTracker(
             lost_track_buffer=max(1, int(round(settings.track_lost_s * frame_rate))),
             frame_rate=frame_rate, track_activation_threshold=0.3, minimum_consecutive_frames=1,
