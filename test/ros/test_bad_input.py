@@ -3,6 +3,7 @@ process publishes camera frames and audio like a driver would, broken in known w
 the nodes' counters on /diagnostics. No node may die, and good input must still work after."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def test_bad_images_and_audio_are_counted_and_nodes_survive(repo_root, model):
 
         # Audio: a chunk that is not a whole number of S16LE samples.
         driver.audio(b"\x01\x02\x03", peer.now_ns())
-        assert wait_for(lambda: counter(diags, "av_sync_node", "audio_bad_chunks") >= 1, 10)
+        assert wait_for(lambda: counter(diags, "av_sync_node", "audio_bad_chunks") >= 1, 10), (latest_diagnostics(diags, "av_sync_node"), graph.logs["av_sync_node"][-5:])
 
         # Audio whose stamps advance twice as fast as its samples: wrong rate in AudioInfo.
         t0 = peer.now_ns() + int(5e9)
@@ -351,3 +352,47 @@ def test_audio_info_published_volatile_is_heard_and_sets_the_rate(repo_root, mod
     finally:
         graph.stop()
         peer.close()
+
+
+def test_repeated_input_faults_are_logged_once_per_period_with_their_count(repo_root, model):
+    """A driver that stamps nothing, or a camera that sends an encoding nobody decodes, does so
+    at 30 Hz: av_sync_node and emotion_node say it once per ``log_repeat_s``, with the count of
+    the repeats, instead of a line per frame."""
+    peer = RosPeer("repeat_log_peer")
+    diags = peer.listen(DiagnosticArray, "/diagnostics")
+    spec = GraphSpec(repo_root / "config" / "desktop_cpu.yaml", ("av_sync_node", "emotion_node"),
+                     overrides={"emotion_node": {"model_path": str(model), "vad": "energy", "log_repeat_s": 1.0},
+                                "av_sync_node": {"rate_hz": 0.0, "max_wait_s": 0.0, "qos_depth": 100,
+                                                 "log_repeat_s": 1.0}})
+    graph = Graph(spec, echo=False).start()
+    try:
+        assert wait_for(lambda: peer.node.count_subscribers("/emotion/av_pair") >= 1
+                        and counter(diags, "emotion_node", "suppressed_log_lines") >= 0
+                        and counter(diags, "av_sync_node", "suppressed_log_lines") >= 0, 60), graph.logs
+        driver = Driver(peer)
+        assert wait_for(lambda: peer.node.count_subscribers("/camera/image_raw") >= 1, 30)
+        yuv = {"encoding": "yuv422", "width": 64, "height": 48, "step": 128, "data": bytes(128 * 48)}
+        began = time.monotonic()
+        for _ in range(45):  # 1.5 s at 30 Hz of each fault
+            driver.frame(np.zeros((48, 64, 3), np.uint8), 0)
+            driver.frame(None, peer.now_ns(), raw=yuv)
+            wait_for(lambda: False, 1 / 30)
+        assert wait_for(lambda: counter(diags, "av_sync_node", "frames_unstamped") >= 30
+                        and counter(diags, "emotion_node", "bad_images") >= 20, 20), \
+            (latest_diagnostics(diags, "av_sync_node"), latest_diagnostics(diags, "emotion_node"))
+        # the repeats of the last period are reported when it ends, by the timer
+        assert wait_for(lambda: counter(diags, "av_sync_node", "suppressed_log_lines") >= 20
+                        and counter(diags, "emotion_node", "suppressed_log_lines") >= 10, 10)
+        assert wait_for(lambda: any("more in the last" in line for line in graph.logs["av_sync_node"])
+                        and any("more in the last" in line for line in graph.logs["emotion_node"]), 5), graph.logs
+        elapsed = time.monotonic() - began  # periods in which lines could go out, with the last
+    finally:
+        graph.stop()
+        peer.close()
+    for node, text, count in (("av_sync_node", "stamped 0", "frames_unstamped"),
+                              ("emotion_node", "bad image", "bad_images")):
+        lines = [line for line in graph.logs[node] if text in line]
+        n = counter(diags, node, count)
+        assert 1 <= len(lines) <= min(elapsed / 1.0 + 2, n / 5), (elapsed, n, lines)  # a line per second
+        repeats = [int(line.split("(")[-1].split(" more")[0]) for line in lines if "more in the last" in line]
+        assert repeats and sum(repeats) + len(lines) >= 0.5 * n, (lines, repeats)

@@ -253,3 +253,19 @@ def test_camera_that_cannot_keep_its_rate_says_so(repo_root, peer):
         assert d["_level"] == "1" and 0 < float(d["publish_fps"]) < 192, d
     finally:
         graph.stop()
+
+
+def test_one_throttled_log_says_info_warning_and_error_through_rclpy(capfd):
+    """rclpy refuses a logging call site that changes severity ("Logger severity cannot be
+    changed between calls"); av_sync_node's log says all three, so each must get its own site."""
+    import rclpy.logging
+
+    from emotion_ros.common import ThrottledLog
+
+    log = ThrottledLog(rclpy.logging.get_logger("throttled_log_test"), period_s=10.0)
+    for k in range(2):  # new keys: each line is a first occurrence and goes out
+        log.info(f"a{k}", "first an info")
+        log.error(f"b{k}", "then an error")
+        log.warning(f"c{k}", "then a warning")
+    err = capfd.readouterr().err
+    assert err.count("first an info") == 2 and err.count("then an error") == 2 and err.count("then a warning") == 2

@@ -19,7 +19,7 @@ from emotion_core.pairing import (BAD_CHUNK, CLOCK_JUMP, OUT_OF_ORDER_DROPPED, U
 from emotion_core.sync import AUDIO_MISSING, AUDIO_STALE
 
 from .common import ERROR, OK, WARN, Diagnostics, latched_qos, ns_to_msg, run, sensor_qos, stamp_ns
-from .common import InputHealth, liveness_params
+from .common import InputHealth, ThrottledLog, liveness_params, repeat_log_param
 from .params import Param, declare, params_from, qos_params, settings_from
 from .synchronizer import make_matcher
 
@@ -32,6 +32,7 @@ PARAMS = [
           choices=("auto", "message_filters", "emotion_core"), read_only=True),
     *qos_params(),
     *liveness_params(),
+    repeat_log_param(),
 ]
 
 
@@ -42,6 +43,8 @@ class AvSyncNode(Node):
         matcher, self.sync_impl = make_matcher(self.p["synchronizer"])
         self.pairer: AvPairer[Image] = AvPairer(settings_from(PairingSettings, self.p), matcher)
         self.info: AudioInfo | None = None
+        self.log = ThrottledLog(self.get_logger(), self.p["log_repeat_s"])
+        self.create_timer(1.0, self.log.flush)
 
         qos = sensor_qos(self.p["qos_reliability"], self.p["qos_depth"])
         self.pair_pub = self.create_publisher(AudioVisualPair, "emotion/av_pair", qos)
@@ -93,31 +96,29 @@ class AvSyncNode(Node):
         if not self.pairer.format_known:
             # Usually only the first chunk or two: AudioInfo is latched but discovery is racy.
             s = self.pairer.settings
-            self.get_logger().info(f"no AudioInfo yet: assuming {s.default_sample_format} mono at "
-                                   f"{s.default_sample_rate} Hz", throttle_duration_sec=10.0)
+            self.log.info("no_info", f"no AudioInfo yet: assuming {s.default_sample_format} mono at "
+                          f"{s.default_sample_rate} Hz")
         outcome, detail = self.pairer.add_audio(stamp_ns(msg.header.stamp), msg.audio.data)
         if outcome == BAD_CHUNK:
-            self.get_logger().error(f"dropping audio chunk: {detail}", throttle_duration_sec=2.0)
+            self.log.error("bad_chunk", f"dropping audio chunk: {detail}")
         elif outcome == OUT_OF_ORDER_DROPPED:
-            self.get_logger().warning(f"dropping {detail}", throttle_duration_sec=2.0)
+            self.log.warning("audio_order", f"dropping {detail}")
         elif outcome == CLOCK_JUMP:
-            self.get_logger().warning("audio stamps jumped backwards: buffers reset", throttle_duration_sec=2.0)
+            self.log.warning("audio_jump", "audio stamps jumped backwards: buffers reset")
         if self.pairer.rate_problem:
-            self.get_logger().error(self.pairer.rate_problem, throttle_duration_sec=5.0)
+            self.log.error("audio_rate", self.pairer.rate_problem)
 
     def _on_image(self, msg: Image) -> None:
         self.health.arrived("frames")
         stamp = stamp_ns(msg.header.stamp)
         outcome = self.pairer.add_frame(stamp, msg)
         if outcome == UNSTAMPED:
-            self.get_logger().warning("dropping frames stamped 0: the camera driver sets no capture "
-                                      "time", throttle_duration_sec=10.0)
+            self.log.warning("unstamped", "dropping frames stamped 0: the camera driver sets no capture time")
         elif outcome == OUT_OF_ORDER_DROPPED:
-            self.get_logger().warning(
-                f"dropping frame stamped {stamp / NS:.3f} s: not after the previous frame "
-                f"({self.pairer.frame_order.newest_ns / NS:.3f} s)", throttle_duration_sec=2.0)
+            self.log.warning("frame_order", f"dropping frame stamped {stamp / NS:.3f} s: not after the "
+                             f"previous frame ({self.pairer.frame_order.newest_ns / NS:.3f} s)")
         elif outcome == CLOCK_JUMP:
-            self.get_logger().warning("frame stamps jumped backwards: buffers reset", throttle_duration_sec=2.0)
+            self.log.warning("frame_jump", "frame stamps jumped backwards: buffers reset")
         self._flush()
 
     # -- output -----------------------------------------------------------------------------
@@ -140,18 +141,17 @@ class AvSyncNode(Node):
         self.pair_pub.publish(out)
         # Not for a window that merely starts before the stream does (a clip's first frame).
         if pair.status == AUDIO_MISSING and pair.window.newest_ns is None:
-            self.get_logger().warning(f"frames go out without audio: nothing received on {self.audio_topic}",
-                                      throttle_duration_sec=10.0)
+            self.log.warning("no_audio", f"frames go out without audio: nothing received on {self.audio_topic}")
         elif pair.status == AUDIO_STALE:
-            self.get_logger().warning(
-                f"frames go out with stale audio: the newest chunk on {self.audio_topic} ends "
-                f"{(pair.stamp_ns - pair.window.newest_ns) / NS:.1f} s before the frame",
-                throttle_duration_sec=10.0)
+            self.log.warning("stale_audio", f"frames go out with stale audio: the newest chunk on "
+                             f"{self.audio_topic} ends {(pair.stamp_ns - pair.window.newest_ns) / NS:.1f} s "
+                             "before the frame")
 
     def _diag(self):
         values: dict = dict(self.pairer.counters)
         values.update(synchronizer=self.sync_impl, pending=len(self.pairer.pending),
-                      audio_buffer_resets=self.pairer.buffer.resets)
+                      audio_buffer_resets=self.pairer.buffer.resets,
+                      suppressed_log_lines=self.log.limiter.total_suppressed)
         if self.pairer.rate_problem:
             return ERROR, self.pairer.rate_problem, values
         if values["pairs_out"] and values["pairs_ok"] < values["pairs_out"] / 2:

@@ -23,7 +23,7 @@ from emotion_core.liveness import OK, WARN, Reconnector, merge_status
 from emotion_core.sources import FrameSource, is_live, open_frames
 
 from .common import (Counters, Diagnostics, InputHealth, ThrottledLog, fill_image, liveness_params,
-                     run, sensor_qos, shm_segment_bytes, source_log)
+                     repeat_log_param, run, sensor_qos, shm_segment_bytes, source_log)
 from .params import Param, declare, qos_params
 
 PARAMS = [
@@ -39,8 +39,7 @@ PARAMS = [
           "consecutive failure [s]", range=(0.05, 60.0), read_only=True),
     Param("retry_max_s", 30.0, "longest delay between reopen attempts [s]", range=(0.05, 600.0),
           read_only=True),
-    Param("log_repeat_s", 10.0, "a repeated warning is logged once per this period, with its "
-          "count [s]", range=(0.1, 3600.0), read_only=True),
+    repeat_log_param(),
     *liveness_params(warn_s=2.0, error_s=5.0),
     *qos_params(),
 ]

@@ -171,6 +171,12 @@ def run(node_cls: Type[Node], args: Optional[list[str]] = None, threads: int = 1
 
 
 # -- liveness, lost messages, repeated warnings ------------------------------------------------
+def repeat_log_param() -> Param:
+    """How often a repeated warning goes out (``ThrottledLog``), the same for every node."""
+    return Param("log_repeat_s", 10.0, "a repeated warning is logged once per this period, with its "
+                 "count [s]", range=(0.1, 3600.0), read_only=True)
+
+
 def liveness_params(warn_s: float = 5.0, error_s: float = 15.0) -> list[Param]:
     """The stale-input thresholds every node declares."""
     return [
@@ -286,7 +292,17 @@ class ThrottledLog:
         self._levels[key] = level
         out = self.limiter.hit(key, message)
         if out is not None:
-            getattr(self._logger, level)(out.text())
+            self._emit(level, out.text())
+
+    def _emit(self, level: str, text: str) -> None:
+        # One call site per severity: rclpy refuses ("Logger severity cannot be changed between
+        # calls") a line that logs at different severities.
+        if level == "error":
+            self._logger.error(text)
+        elif level == "warning":
+            self._logger.warning(text)
+        else:
+            self._logger.info(text)
 
     def info(self, key: str, message: str) -> None:
         self._log("info", key, message)
@@ -299,7 +315,7 @@ class ThrottledLog:
 
     def flush(self) -> None:
         for out in self.limiter.pending():
-            getattr(self._logger, self._levels.get(out.key, "warning"))(out.text())
+            self._emit(self._levels.get(out.key, "warning"), out.text())
 
 
 def shm_segment_bytes(env: Optional[dict[str, str]] = None) -> Optional[int]:

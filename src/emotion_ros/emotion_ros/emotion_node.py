@@ -36,7 +36,7 @@ from emotion_core.sync import AUDIO_MISSING
 
 from .common import (ERROR, OK, WARN, Counters, Diagnostics, fill_image, image_to_bgr, run,
                      sensor_qos, stamp_ns)
-from .common import InputHealth, liveness_params
+from .common import InputHealth, ThrottledLog, liveness_params, repeat_log_param
 from .params import Param, declare, params_from, qos_params, settings_from
 
 PARAMS = [
@@ -58,6 +58,7 @@ PARAMS = [
           "with adapt_to_load, pairs are shed [ms]", range=(1.0, 10000.0)),
     *qos_params(),
     *liveness_params(),
+    repeat_log_param(),
 ]
 
 _MODEL_ERRORS = (BackendError, ContractError, ValueError, FileNotFoundError, OSError)
@@ -79,6 +80,8 @@ class EmotionNode(LifecycleNode):
         self._reload_lock = threading.Lock()
         self._model_params = {k: self.p[k] for k in MODEL_FIELDS}
         self.counters = Counters(COUNTERS)
+        self.log = ThrottledLog(self.get_logger(), self.p["log_repeat_s"])
+        self.create_timer(1.0, self.log.flush)
         self.recognizer: Optional[EmotionRecognizer] = None
         self.backend_name = ""
         self.model_error = ""
@@ -302,7 +305,7 @@ class EmotionNode(LifecycleNode):
                 if not self.context.ok():
                     return
                 self.counters.inc("errors")
-                self.get_logger().error(f"processing failed: {exc!r}", throttle_duration_sec=2.0)
+                self.log.error("processing", f"processing failed: {exc!r}")
 
     def _process(self, msg: AudioVisualPair, arrived: float) -> None:
         t0 = time.perf_counter()
@@ -314,7 +317,7 @@ class EmotionNode(LifecycleNode):
             bgr = image_to_bgr(msg.image)
         except ImageFormatError as exc:
             self.counters.inc("bad_images")
-            self.get_logger().error(f"bad image: {exc}", throttle_duration_sec=2.0)
+            self.log.error("bad_image", f"bad image: {exc}")
             bgr = None
         samples, rate = None, int(msg.audio_info.sample_rate)
         if msg.audio_status != AUDIO_MISSING and len(msg.audio.data):
@@ -325,7 +328,7 @@ class EmotionNode(LifecycleNode):
                     raise AudioFormatError(f"invalid sample rate {rate}")
             except AudioFormatError as exc:
                 self.counters.inc("bad_audio")
-                self.get_logger().error(f"bad audio: {exc}", throttle_duration_sec=2.0)
+                self.log.error("bad_audio", f"bad audio: {exc}")
                 samples = None
         if bgr is None and samples is None:
             return
@@ -433,6 +436,7 @@ class EmotionNode(LifecycleNode):
             # that no estimate goes out before its listeners are connected.
             emotion_subscribers=self.emotion_pub.get_subscription_count() if self.emotion_pub else 0,
             lifecycle_state=self.lifecycle_state,
+            suppressed_log_lines=self.log.limiter.total_suppressed,
         )
         if self.hri is not None:
             values["hri_subscribers"] = self.hri.subscription_count()
