@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
+# Imported with the module, not on the first speech frame: scipy.stats takes ~0.6 s to import,
+# which stalled the first frame a person spoke in.
+from scipy.stats import rankdata
 
 from .settings import setting
 
@@ -105,8 +108,6 @@ def speaking_probability(mouth: np.ndarray, envelope: np.ndarray) -> float:
     motion = float(np.std(mouth))
     if motion < 1e-6 or float(np.std(envelope)) < 1e-9:
         return 0.0
-    from scipy.stats import rankdata
-
     # Rank correlation: how far the jaw drops for a given loudness is monotone but far from
     # linear (the lips saturate), and ranks do not care.
     corr = float(np.corrcoef(rankdata(mouth), rankdata(envelope))[0, 1])
