@@ -107,6 +107,15 @@ def crowd_clip(n_faces: int, out: Path, seconds: float = 6.0, fps: int = 30) -> 
     return write_video(path, frames, fps)
 
 
+PROFILE = ROOT / "config" / "desktop_cpu.yaml"
+
+
+def profile_value(node: str, key: str):
+    import yaml
+
+    return yaml.safe_load(PROFILE.read_text())[f"/**/{node}"]["ros__parameters"][key]
+
+
 def camera_frames(diags: list) -> tuple[int, float]:
     """(frames the camera node had published, when that count arrived [s]): its diagnostics' own
     counter, so the benchmark need not receive every image."""
@@ -119,16 +128,16 @@ def camera_frames(diags: list) -> tuple[int, float]:
 
 
 def run_once(rate: float, duration: float, model: Path, detector: str, assets: dict,
-             detect_every: int = 1, faces: int = 0, chunk_ms: int = 50) -> dict:
+             detect_every: int = 1, faces: int = 0, chunk_ms: int | None = None) -> dict:
     peer = RosPeer("bench_peer")
     emotions = peer.listen(Emotion, "/emotion")
     arrays = peer.listen(EmotionArray, "/emotion/faces")
     diags = peer.listen(DiagnosticArray, "/diagnostics")
     video = crowd_clip(faces, ROOT / "data" / "bench") if faces else assets["video"]
-    spec = GraphSpec(ROOT / "config" / "desktop_cpu.yaml", NODES, overrides={
+    spec = GraphSpec(PROFILE, NODES, overrides={
         "camera_node": {"source": str(video), "fps": 30.0, "loop": True},
         "audio_node": {"source": str(assets["audio"]), "sample_rate": 16000, "loop": True,
-                       "chunk_ms": chunk_ms},
+                       **({"chunk_ms": chunk_ms} if chunk_ms else {})},
         "av_sync_node": {"rate_hz": float(rate)},
         "emotion_node": {"model_path": str(model), "detector": detector, "detect_every": detect_every,
                          "frame_rate_hz": float(rate) or 30.0, "max_faces": max(4, faces)},
@@ -164,7 +173,7 @@ def run_once(rate: float, duration: float, model: Path, detector: str, assets: d
         "faces": faces or 1,
         "faces_out": len(face_window),
         "faces_per_frame": faces_seen,
-        "chunk_ms": chunk_ms,
+        "chunk_ms": chunk_ms or profile_value("audio_node", "chunk_ms"),
         "frames_in": camera1[0] - camera0[0],
         "camera_fps": (camera1[0] - camera0[0]) / max(camera1[1] - camera0[1], 1e-9),
         "emotion_out": len(window),
@@ -190,7 +199,7 @@ def main() -> None:
     ap.add_argument("--detect-every", type=int, nargs="+",
                     help="emotion_node detect_every per column (default 1 for each)")
     ap.add_argument("--chunk-ms", type=int, nargs="+",
-                    help="audio_node chunk_ms per column (default 50: desktop_cpu.yaml's)")
+                    help="audio_node chunk_ms per column (default: desktop_cpu.yaml's)")
     ap.add_argument("--faces", type=int, nargs="+",
                     help="faces in view per column (a generated crowd clip; default: the demo clip); "
                          "with one rate, it applies to every column")
@@ -199,7 +208,7 @@ def main() -> None:
     rates = args.rates * n if len(args.rates) == 1 else args.rates
     every = (args.detect_every or [1]) * n if len(args.detect_every or [1]) == 1 else args.detect_every
     faces = (args.faces or [0]) * n if len(args.faces or [0]) == 1 else args.faces
-    chunks = (args.chunk_ms or [50]) * n if len(args.chunk_ms or [50]) == 1 else args.chunk_ms
+    chunks = (args.chunk_ms or [None]) * n if len(args.chunk_ms or [None]) == 1 else args.chunk_ms
     if not len(rates) == len(every) == len(faces) == len(chunks) == n:
         ap.error("--rates, --detect-every, --faces and --chunk-ms need one value per column (or a single value)")
     assets = build_assets(ROOT / "data")
