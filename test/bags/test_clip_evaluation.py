@@ -41,7 +41,7 @@ def test_clip_set_replay_matches_offline_and_reports_everything(clip_bags, model
     assert scores["unmapped_labels"] == {} and scores["estimates_outside_labels"] == 0
     frames = report["frames"]
     assert frames["published"] == 8 * 18 and frames["received_by_graph"] == frames["published"]
-    assert frames["estimates"] == frames["accepted"] == scores["frame_level"]["samples"] > 0
+    assert frames["estimates"] == frames["accepted"] == scores["frame_level"]["samples"] > 0, (frames, report["dropped"])
     assert not any(report["dropped"].values()), report["dropped"]
     assert not any(report["skipped"].values()), report["skipped"]
     assert report["bag_problems"]["bags_missing_topics"] == 0

@@ -248,13 +248,3 @@ def test_a_batch_of_faces_equals_one_call_per_face(fusion, tiny, two_people):
     single = np.concatenate([backend.run({k: v[i:i + 1] for k, v in feeds.items()})["logits"] for i in range(n)])
     assert np.allclose(batched, single, atol=1e-5), np.abs(batched - single).max()
 
-
-def test_warm_up_runs_every_batch_size_then_forgets_it(fusion, tiny, descriptor, two_people):
-    """The first real frames pay no first-call costs: the model has run at every batch size up
-    to max_faces; and nothing of the warm-up is kept (the first person is id 0)."""
-    rec, counting = recognizer(fusion, tiny, descriptor, max_faces=3)
-    rec.warm_up()
-    assert counting.batches[-3:] == [1, 2, 3]
-    a, _ = two_people
-    result = rec.process_frame(scene({"a": (a, 200, 150)}), None, 16000, 10 * NS)
-    assert [f.track_id for f in result.faces] == [0]

@@ -89,25 +89,40 @@ def start(nodes, model_path: str, peer: RosPeer, repo_root: Path, model_loads: b
                          and peer.node.count_subscribers("/emotion/av_pair") >= 1
                          and peer.node.count_publishers("/emotion/av_pair") >= 1, 60)
         assert ready, graph.logs
+        if model_loads:
+            # /emotion exists from configure on, but pairs count only once the node is active
+            # (after the model's warm-up).
+            diags = peer.received.get("/diagnostics") or peer.listen(DiagnosticArray, "/diagnostics")
+            assert wait_for(lambda: (latest_diagnostics(diags, "emotion_node") or {}).get("lifecycle_state")
+                            == "active", 60), graph.logs
         if model_loads and "/emotion" in peer.received:
             # Discovery is not symmetric in time: wait until emotion_node itself has matched our
             # /emotion subscription, or the first estimates could go out before it has.
-            diags = peer.received.get("/diagnostics") or peer.listen(DiagnosticArray, "/diagnostics")
             assert wait_for(lambda: counter(diags, "emotion_node", "emotion_subscribers") >= 1, 60), graph.logs
     return graph
 
 
 def good_cycle(driver: Driver, emotions: list, timeout: float = 20.0, voice: bool = True) -> Emotion:
-    """One well-formed frame (+ audio up to it); returns the /emotion it produced."""
-    before = len(emotions)
-    stamp = driver.peer.now_ns()
-    if voice:
-        driver.speech_until(stamp + int(0.1e9))
+    """A well-formed frame (+ audio up to it), sent again with a new stamp every 2 s until one is
+    answered; returns that /emotion. Best-effort frames sent before av_sync_node has matched the
+    driver's publishers are lost (discovery is not symmetric in time: the driver can see the
+    subscriber before the subscriber sees the driver)."""
     rng = np.random.default_rng(0)
-    driver.frame(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), stamp)
-    assert wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in emotions[before:]), timeout), \
-        "no /emotion for a good frame"
-    return next(m for _, m in emotions[before:] if stamp_ns(m.header.stamp) == stamp)
+    image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    answered: list[Emotion] = []
+
+    def attempt() -> bool:
+        before = len(emotions)
+        stamp = driver.peer.now_ns()
+        if voice:
+            driver.speech_until(stamp + int(0.1e9))
+        driver.frame(image, stamp)
+        if wait_for(lambda: any(stamp_ns(m.header.stamp) == stamp for _, m in emotions[before:]), 2.0):
+            answered.append(next(m for _, m in emotions[before:] if stamp_ns(m.header.stamp) == stamp))
+        return bool(answered)
+
+    assert wait_for(attempt, timeout, interval=0.0), "no /emotion for a good frame"
+    return answered[0]
 
 
 def counter(diags: list, node: str, key: str) -> int:

@@ -134,24 +134,18 @@ class EmotionRecognizer:
         for smoother in self._smoothers.values():
             smoother.tau_s = smoothing_tau_s
 
-    def warm_up(self, size: tuple[int, int] = (480, 640)) -> None:
-        """Pay every first-call cost (ONNX Runtime sessions' first runs at each batch size up to
-        ``max_faces``, lazy imports, the VAD's state) before the first real frame, then forget
-        the warm-up frames. Without it the demo's first frames took 50-110 ms instead of 30."""
-        image = np.zeros((*size, 3), np.uint8)
+    def warm_up(self) -> None:
+        """Pay every first-call cost (ONNX Runtime sessions' first runs, lazy imports, the VAD's
+        state) before the first real frame, then forget the warm-up frames."""
+        image = np.zeros((120, 160, 3), np.uint8)
         audio = np.zeros(16000, np.float32)
         audio[::50] = 0.5
         self.process(image, audio, 16000, 0)
-        for n in range(1, self.max_faces + 1):
-            boxes = [FaceBox(40 + 60 * i, 20, 60, 60) for i in range(n)]
-            if self.landmarker is not None:
-                self.landmarker.landmarks(image, boxes)
-                self.landmarker.landmarks(image, boxes)  # the mouth's second pass
-            if self.tracker is not None and self.tracker.embedder is not None:
-                self.tracker.embedder.embed(image, boxes)
-            if self.use_face:
-                self.backend.run(self._feeds(image, [(Track(i, b, True), i == 0) for i, b in enumerate(boxes)],
-                                             None))
+        box = [FaceBox(40, 20, 60, 60)]
+        if self.landmarker is not None:
+            self.landmarker.landmarks(image, box)
+        if self.tracker is not None and self.tracker.embedder is not None:
+            self.tracker.embedder.embed(image, box)
         self.reset()
 
     def reset(self) -> None:
