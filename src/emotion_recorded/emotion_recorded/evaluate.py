@@ -183,15 +183,18 @@ def graph_spec(cfg: EvalConfig) -> GraphSpec:
 def _start_clock(player: BagPlayer, collector: Collector, t0: int, timeout: float,
                  hri_listeners: int = 0) -> None:
     """Run /clock up to the bag's start until emotion_node reports, with this process's /emotion
-    subscription (and ``hri_listeners`` expression subscribers) matched on its side: discovery is
-    not symmetric in time, and under load a writer can learn of a reader seconds after the
-    reader saw it. Refuse a broken model."""
+    subscription (and ``hri_listeners`` expression subscribers) matched on its side, and
+    av_sync_node has matched emotion_node's pair subscription on its own: discovery is not
+    symmetric in time, and under load a writer can learn of a reader seconds after the reader
+    saw it (a pair published before that is lost). Refuse a broken model."""
     deadline = time.monotonic() + timeout
 
     def ready() -> bool:
         return (collector.diag_after("emotion_node", t0 - NS)
                 and collector.counter("emotion_node", "emotion_subscribers") >= 1
-                and collector.counter("emotion_node", "hri_subscribers") >= hri_listeners)
+                and collector.counter("emotion_node", "hri_subscribers") >= hri_listeners
+                and collector.diag_after("av_sync_node", t0 - NS)
+                and collector.counter("av_sync_node", "pair_subscribers") >= 1)
 
     t = t0 - NS
     while time.monotonic() < deadline and not ready():
@@ -209,7 +212,8 @@ def _start_clock(player: BagPlayer, collector: Collector, t0: int, timeout: floa
         raise EvaluationError(f"emotion_node did not see its subscribers within {timeout:.0f} s "
                               f"(/emotion: {collector.counter('emotion_node', 'emotion_subscribers')}, "
                               f"expressions: {collector.counter('emotion_node', 'hri_subscribers')} "
-                              f"of {hri_listeners})")
+                              f"of {hri_listeners}; pairs at av_sync_node: "
+                              f"{collector.counter('av_sync_node', 'pair_subscribers')})")
 
 
 def replay(cfg: EvalConfig, infos: Sequence[BagInfo], log=print) -> tuple[Collector, BagPlayer, dict]:

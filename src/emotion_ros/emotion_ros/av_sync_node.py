@@ -151,6 +151,8 @@ class AvSyncNode(Node):
         values: dict = dict(self.pairer.counters)
         values.update(synchronizer=self.sync_impl, pending=len(self.pairer.pending),
                       audio_buffer_resets=self.pairer.buffer.resets,
+                      # writer side: a replay starts only once emotion_node is matched here
+                      pair_subscribers=self.pair_pub.get_subscription_count(),
                       suppressed_log_lines=self.log.limiter.total_suppressed)
         if self.pairer.rate_problem:
             return ERROR, self.pairer.rate_problem, values
