@@ -188,19 +188,22 @@ def _start_clock(player: BagPlayer, collector: Collector, t0: int, timeout: floa
     symmetric in time, and under load a writer can learn of a reader seconds after the reader
     saw it (a pair published before that is lost). Refuse a broken model."""
     deadline = time.monotonic() + timeout
+    # The nodes' diagnostics run on /clock: it advances in real time from ``timeout`` before the
+    # bag's start, so that a fresh report comes every second for as long as the wait may last.
+    start = t0 - int(timeout * NS)
 
     def ready() -> bool:
-        return (collector.diag_after("emotion_node", t0 - NS)
+        return (collector.diag_after("emotion_node", start)
                 and collector.counter("emotion_node", "emotion_subscribers") >= 1
                 and collector.counter("emotion_node", "hri_subscribers") >= hri_listeners
-                and collector.diag_after("av_sync_node", t0 - NS)
+                and collector.diag_after("av_sync_node", start)
                 and collector.counter("av_sync_node", "pair_subscribers") >= 1)
 
-    t = t0 - NS
+    began, t = time.monotonic(), start
     while time.monotonic() < deadline and not ready():
         player.publish_clock(t, force=True)
-        t = min(t + NS // 20, t0)
         time.sleep(0.02)
+        t = min(start + int((time.monotonic() - began) * NS), t0)
     if "emotion_node" not in collector.diags:
         raise EvaluationError("emotion_node published no /diagnostics: is it running with use_sim_time?")
     _, level, message, values = collector.diags["emotion_node"]
