@@ -190,7 +190,7 @@ def _start_clock(player: BagPlayer, collector: Collector, t0: int, timeout: floa
     deadline = time.monotonic() + timeout
     # The nodes' diagnostics run on /clock: it advances in real time from ``timeout`` before the
     # bag's start, so that a fresh report comes every second for as long as the wait may last.
-    start = t0 - int(timeout * NS)
+    start = max(t0 - int(timeout * NS), 1)  # a bag stamped from 0 s (simulation) starts the clock at 1 ns
 
     def ready() -> bool:
         return (collector.diag_after("emotion_node", start)
