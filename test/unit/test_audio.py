@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from emotion_core.audio import (SAMPLE_FORMATS, AudioFormatError, decode_pcm, encode_pcm,
-                                fit_window, load_audio, log_mel, resample, rms_dbfs,
-                                voice_active)
+                                fit_window, load_audio, log_mel, resample, rms_dbfs)
 from emotion_core.contract import AudioSpec
 
 SR = 16000
@@ -209,29 +208,6 @@ def test_rms_dbfs_of_known_signals():
     assert rms_dbfs(np.array([0.1, -0.1] * 100)) == pytest.approx(-20.0, abs=1e-9)
     assert rms_dbfs(np.zeros(100)) == -math.inf
     assert rms_dbfs(np.zeros(0)) == -math.inf
-
-
-def test_voice_active_threshold():
-    quiet = tone(300.0, 1.0, amp=10 ** (-60 / 20) * math.sqrt(2))  # -60 dBFS
-    loud = tone(300.0, 1.0, amp=10 ** (-30 / 20) * math.sqrt(2))   # -30 dBFS
-    assert not voice_active(quiet, -45.0)
-    assert voice_active(loud, -45.0)
-    assert not voice_active(loud, -20.0)
-    assert not voice_active(np.zeros(SR), -100.0)  # digital silence is never voice
-
-
-def test_voice_active_looks_at_the_loudest_frame():
-    # One 400-sample frame at -20 dBFS in 2 s of silence: the window's mean level is
-    # -20 - 10*log10(80) = -39 dBFS, but the loudest frame decides.
-    x = np.zeros(2 * SR, np.float32)
-    x[8000:8400] = 0.1
-    assert voice_active(x, -25.0, frame=400)
-    assert not voice_active(x, -15.0, frame=400)
-
-
-def test_voice_active_on_a_window_shorter_than_a_frame():
-    assert voice_active(np.full(100, 0.1, np.float32), -25.0, frame=400)
-    assert not voice_active(np.full(100, 0.001, np.float32), -25.0, frame=400)
 
 
 # -- windows and log-mel ------------------------------------------------------------------------

@@ -114,17 +114,6 @@ def rms_dbfs(samples: np.ndarray) -> float:
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
 
 
-def voice_active(samples: np.ndarray, threshold_dbfs: float = -45.0, frame: int = 400) -> bool:
-    """Energy VAD: True when the loudest frame of the window is above the threshold."""
-    if samples.size < frame:
-        return rms_dbfs(samples) > threshold_dbfs
-    n = samples.size // frame
-    frames = samples[: n * frame].reshape(n, frame)
-    energy = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    peak = float(np.max(energy))
-    return bool(peak > 0 and 10.0 * np.log10(peak) > threshold_dbfs)
-
-
 _MEL_CACHE: dict[tuple, np.ndarray] = {}
 
 
