@@ -9,6 +9,11 @@ dropped frames, and CPU % and peak RSS of every node process, for each inference
     python scripts/bench_graph.py --duration 30 --rates 10 30 30 --detect-every 1 1 3
     python scripts/bench_graph.py --duration 20 --rates 30 --detect-every 3 --faces 1 2 4 8
     python scripts/bench_graph.py --duration 20 --rates 30 --detect-every 3 --faces 1 --chunk-ms 50 20
+    python scripts/bench_graph.py --duration 20 --rates 30 --detect-every 3 --faces 1 --processes 4 1
+
+``--processes 1`` composes the four nodes in one process (``python -m emotion_ros.graph --one-process``);
+``whole graph peak RSS MB`` sums the peak RSS of the graph's processes (the monitor of the
+runner is not started).
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from rosutil import RosPeer, latest_diagnostics, wait_for  # noqa: E402
 
 from emotion_core.assets import build_assets  # noqa: E402
 from emotion_ros.common import stamp_ns  # noqa: E402
-from emotion_ros.graph import NODES, Graph, GraphSpec  # noqa: E402
+from emotion_ros.graph import COMPOSED_EXECUTABLE, NODES, Graph, GraphSpec  # noqa: E402
 
 
 class ProcessSampler:
@@ -128,7 +133,7 @@ def camera_frames(diags: list) -> tuple[int, float]:
 
 
 def run_once(rate: float, duration: float, model: Path, detector: str, assets: dict,
-             detect_every: int = 1, faces: int = 0, chunk_ms: int | None = None) -> dict:
+             detect_every: int = 1, faces: int = 0, chunk_ms: int | None = None, processes: int = 4) -> dict:
     peer = RosPeer("bench_peer")
     emotions = peer.listen(Emotion, "/emotion")
     arrays = peer.listen(EmotionArray, "/emotion/faces")
@@ -141,7 +146,7 @@ def run_once(rate: float, duration: float, model: Path, detector: str, assets: d
         "av_sync_node": {"rate_hz": float(rate)},
         "emotion_node": {"model_path": str(model), "detector": detector, "detect_every": detect_every,
                          "frame_rate_hz": float(rate) or 30.0, "max_faces": max(4, faces)},
-    })
+    }, one_process=processes == 1)
     graph = Graph(spec, echo=False).start()
     try:
         if not wait_for(lambda: len(emotions) > 0, 60):
@@ -185,6 +190,9 @@ def run_once(rate: float, duration: float, model: Path, detector: str, assets: d
         "shed": emo.get("shed", "?"),
         "processing_ms": emo.get("processing_ms_mean", "?"),
         "usage": usage,
+        "processes": processes,
+        "graph_rss": sum(rss for _, rss in usage.values()),
+        "graph_cpu": sum(cpu for cpu, _ in usage.values()),
         "duration": (t1 - t0) / 1e9,
     }
 
@@ -200,26 +208,32 @@ def main() -> None:
                     help="emotion_node detect_every per column (default 1 for each)")
     ap.add_argument("--chunk-ms", type=int, nargs="+",
                     help="audio_node chunk_ms per column (default: desktop_cpu.yaml's)")
+    ap.add_argument("--processes", type=int, nargs="+", choices=(1, 4),
+                    help="4: a process per node (default); 1: all nodes in one process, per column")
     ap.add_argument("--faces", type=int, nargs="+",
                     help="faces in view per column (a generated crowd clip; default: the demo clip); "
                          "with one rate, it applies to every column")
     args = ap.parse_args()
-    n = max(len(args.rates), len(args.faces or []), len(args.detect_every or []), len(args.chunk_ms or []))
+    n = max(len(args.rates), len(args.faces or []), len(args.detect_every or []), len(args.chunk_ms or []),
+            len(args.processes or []))
     rates = args.rates * n if len(args.rates) == 1 else args.rates
     every = (args.detect_every or [1]) * n if len(args.detect_every or [1]) == 1 else args.detect_every
     faces = (args.faces or [0]) * n if len(args.faces or [0]) == 1 else args.faces
     chunks = (args.chunk_ms or [None]) * n if len(args.chunk_ms or [None]) == 1 else args.chunk_ms
-    if not len(rates) == len(every) == len(faces) == len(chunks) == n:
-        ap.error("--rates, --detect-every, --faces and --chunk-ms need one value per column (or a single value)")
+    procs = (args.processes or [4]) * n if len(args.processes or [4]) == 1 else args.processes
+    if not len(rates) == len(every) == len(faces) == len(chunks) == len(procs) == n:
+        ap.error("--rates, --detect-every, --faces, --chunk-ms and --processes need one value per column "
+                 "(or a single value)")
     assets = build_assets(ROOT / "data")
     default = ROOT / "data" / "models" / "face_expression.onnx"
     model = args.model or (default if default.is_file() else assets["model"])
-    results = [run_once(r, args.duration, model, args.detector, assets, e, f, c)
-               for r, e, f, c in zip(rates, every, faces, chunks)]
+    results = [run_once(r, args.duration, model, args.detector, assets, e, f, c, p)
+               for r, e, f, c, p in zip(rates, every, faces, chunks, procs)]
 
     print(f"\nGraph benchmark: camera 30 fps 640x480 bgr8 (demo clip) + audio 16 kHz S16LE, {args.duration:.0f} s, "
           f"model {model.name}, detector {args.detector}, {os.cpu_count()} cores")
     rows = [
+        ("graph processes", lambda r: str(r["processes"])),
         ("inference rate limit [Hz]", lambda r: f"{r['rate']:.0f}"),
         ("detector every N frames", lambda r: str(r["detect_every"])),
         ("faces in view", lambda r: str(r["faces"])),
@@ -237,9 +251,13 @@ def main() -> None:
         ("latency p50 [ms]", lambda r: f"{r['latency_p50']:.1f}"),
         ("latency p99 [ms]", lambda r: f"{r['latency_p99']:.1f}"),
     ]
-    for node in (*NODES,):
-        rows.append((f"{node} CPU % / peak RSS MB",
-                     lambda r, n=node: f"{r['usage'][n][0]:.0f} / {r['usage'][n][1]:.0f}"))
+    for node in (*NODES, COMPOSED_EXECUTABLE):
+        if any(node in r["usage"] for r in results):
+            rows.append((f"{node} CPU % / peak RSS MB",
+                         lambda r, n=node: (f"{r['usage'][n][0]:.0f} / {r['usage'][n][1]:.0f}"
+                                            if n in r["usage"] else "-")))
+    rows.append(("whole graph CPU % (of one core)", lambda r: f"{r['graph_cpu']:.0f}"))
+    rows.append(("whole graph peak RSS MB", lambda r: f"{r['graph_rss']:.0f}"))
     width = max(len(name) for name, _ in rows)
     for name, fn in rows:
         print(f"{name:<{width}}  " + "  ".join(f"{fn(r):>16}" for r in results))

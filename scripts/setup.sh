@@ -132,5 +132,10 @@ else
 fi
 # The demo media last: the people clip is cut from face-api's demo photos fetched just above.
 "$VENV/bin/python" -m emotion_core.tools.assets --data-dir "$ROOT/data"
+# 7. Install the models and the demo media into share/emotion_ros (its setup.py globs data/,
+#    which exists only now), so the installed package runs from any folder.
+log "installing data/ into share/emotion_ros"
+colcon build --base-paths src --symlink-install --packages-select emotion_ros \
+  --event-handlers console_cohesion- status- summary-
 
 log "done. Activate with:  source scripts/env.sh"

@@ -8,6 +8,7 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
+from . import data_paths
 from .contract import ContractError, ModelContract, read_contract
 from .cuda import BackendError, check, import_cudart
 
@@ -157,7 +158,7 @@ def load_model(model_path: str | Path, backend: str = "auto", intra_op_threads: 
     through the engine cached beside it (built on first use, rebuilt when stale or when
     ``force_engine_update``), and an engine is checked against this GPU, TensorRT and its ONNX.
     """
-    path = Path(model_path)
+    path = data_paths.find(model_path) or Path(model_path)
     contract = read_contract(path)
     is_engine = path.suffix in (".engine", ".plan", ".trt")
     if backend == "auto":

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from . import data_paths
+
 CONTRACT_KEY = "emotion_contract"
 #: Contract schema versions this runtime can honour.
 SUPPORTED_SCHEMA = (1,)
@@ -217,9 +219,12 @@ def sidecar_path(model_path: str | Path) -> Path:
 
 def read_contract(model_path: str | Path) -> ModelContract:
     """Contract of an ONNX model (from its metadata) or of an engine (from its JSON side-car)."""
-    path = Path(model_path)
+    try:  # a relative path is found by the data path rule (an installed share folder, ...)
+        path = data_paths.resolve(model_path, "model file")
+    except FileNotFoundError as exc:
+        raise ContractError(str(exc)) from None
     if not path.is_file():
-        raise ContractError(f"model file not found: {path}")
+        raise ContractError(f"model file {path} is not a file")
     if path.suffix == ".onnx":
         return read_onnx_contract(path)
     side = sidecar_path(path)

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import data_paths
 from .backends import OnnxRuntimeBackend
 from .face_types import FaceBox
 
@@ -24,21 +25,16 @@ MODELS_DIR_ENV = "EMOTION_MODELS_DIR"
 
 
 def default_model_path(filename: str = DEFAULT_MODEL_FILE) -> Path:
-    """First existing ``filename`` in ``$EMOTION_MODELS_DIR``, ``./data/models`` or the
-    checkout's ``data/models`` (where scripts/setup.sh writes it); raises listing where it looked."""
-    candidates = []
+    """``filename`` in ``$EMOTION_MODELS_DIR`` if set, else ``data/models/<filename>`` by the
+    data path rule (``emotion_core.data_paths``: an installed package finds its share folder);
+    raises listing where it looked."""
     if os.environ.get(MODELS_DIR_ENV):
-        candidates.append(Path(os.environ[MODELS_DIR_ENV]) / filename)
-    candidates.append(Path.cwd() / "data" / "models" / filename)
-    here = Path(__file__).resolve()
-    if len(here.parents) > 3:  # <repo>/src/emotion_core/emotion_core/face_onnx.py
-        candidates.append(here.parents[3] / "data" / "models" / filename)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"face model {filename} not found in {[str(p.parent) for p in candidates]}: "
-        "run scripts/setup.sh (it builds it from the face-api npm package) or pass model_path")
+        candidate = Path(os.environ[MODELS_DIR_ENV]) / filename
+        if candidate.is_file():
+            return candidate
+    return data_paths.resolve(Path("data") / "models" / filename, "face model",
+                              "run scripts/setup.sh (it builds it from the face-api npm package) "
+                              "or pass model_path")
 
 
 def read_metadata(path: Path) -> dict[str, str]:

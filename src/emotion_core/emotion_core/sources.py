@@ -9,6 +9,7 @@ from typing import Optional, Protocol
 
 import numpy as np
 
+from . import data_paths
 from .audio import load_audio
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
@@ -138,6 +139,7 @@ def open_frames(source: str, loop: bool = False, width: int = 640, height: int =
     """``synthetic``, a device index / ``/dev/videoN``, a video file, or an image folder."""
     if source == "synthetic":
         return SyntheticFrames(width, height)
+    source = _local_file(source, "video file")
     if Path(source).is_dir():
         return FolderFrames(source, loop)
     return VideoFrames(source, loop, width, height)
@@ -256,6 +258,18 @@ def open_audio(source: str, sample_rate: int, loop: bool = False, device: str = 
         return SyntheticAudio(sample_rate)
     if source == "microphone":
         return MicrophoneAudio(sample_rate, device, block)
+    source = _local_file(source, "audio file")
     if not Path(source).is_file():
-        raise SourceError(f"audio file not found: {source}")
+        raise SourceError(f"audio file {source} is not a file")
     return FileAudio(source, sample_rate, loop)
+
+
+def _local_file(source: str, what: str) -> str:
+    """A file source found by the data path rule (a relative path works from any folder once
+    installed), or SourceError naming where it looked; live sources pass unchanged."""
+    if is_live(source):
+        return source
+    try:
+        return str(data_paths.resolve(source, what))
+    except FileNotFoundError as exc:
+        raise SourceError(str(exc)) from None

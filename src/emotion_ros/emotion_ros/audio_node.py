@@ -45,8 +45,8 @@ PARAMS = [
 
 
 class AudioNode(Node):
-    def __init__(self) -> None:
-        super().__init__("audio_node")
+    def __init__(self, **node_options) -> None:
+        super().__init__("audio_node", **node_options)  # cli_args when composed in one process
         self.p = declare(self, PARAMS)
         rate, fmt = self.p["sample_rate"], self.p["sample_format"]
         self.chunk = int(rate * self.p["chunk_ms"] / 1000)

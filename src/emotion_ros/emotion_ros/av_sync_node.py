@@ -37,8 +37,8 @@ PARAMS = [
 
 
 class AvSyncNode(Node):
-    def __init__(self) -> None:
-        super().__init__("av_sync_node")
+    def __init__(self, **node_options) -> None:
+        super().__init__("av_sync_node", **node_options)  # cli_args when composed in one process
         self.p = declare(self, PARAMS, self._on_param)
         matcher, self.sync_impl = make_matcher(self.p["synchronizer"])
         self.pairer: AvPairer[Image] = AvPairer(settings_from(PairingSettings, self.p), matcher)

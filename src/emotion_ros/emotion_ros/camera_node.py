@@ -49,8 +49,8 @@ COUNTERS = ["frames", "open_attempts", "source_failures", "reopens", "skipped_im
 
 
 class CameraNode(Node):
-    def __init__(self) -> None:
-        super().__init__("camera_node")
+    def __init__(self, **node_options) -> None:
+        super().__init__("camera_node", **node_options)  # cli_args when composed in one process
         self.p = declare(self, PARAMS)
         qos = sensor_qos(self.p["qos_reliability"], self.p["qos_depth"])
         self.image_pub = self.create_publisher(Image, "camera/image_raw", qos)

@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 from collections import deque
-from typing import Callable, Iterable, Optional, Type
+from typing import Callable, Iterable, Optional, Sequence, Type
 from xml.etree import ElementTree
 
 import numpy as np
@@ -124,7 +124,15 @@ OK, WARN, ERROR = 0, 1, 2
 
 
 def run(node_cls: Type[Node], args: Optional[list[str]] = None, threads: int = 1) -> None:
-    """Standard ``main``: spin until Ctrl-C, SIGTERM or shutdown, exit quietly (status 0).
+    """Standard ``main`` of one node: ``run_nodes`` with that node alone."""
+    run_nodes([node_cls], args, threads)
+
+
+def run_nodes(factories: Sequence[Callable[[], Node]], args: Optional[list[str]] = None,
+              threads: int = 1) -> None:
+    """Create the nodes, spin them on one executor until Ctrl-C, SIGTERM or shutdown, close
+    them in reverse order and exit quietly (status 0). Several factories put several nodes in
+    one process (``emotion_ros.composed``): one interpreter, one DDS participant, one executor.
 
     One executor thread by default: our nodes keep their callbacks in the default (mutually
     exclusive) group and do long work on threads of their own, so a second executor thread runs
@@ -149,20 +157,23 @@ def run(node_cls: Type[Node], args: Optional[list[str]] = None, threads: int = 1
         signal.signal(sig, on_signal)
     try:
         with rclpy.init(args=args):
-            node = node_cls()
+            nodes: list[Node] = []
             executor = (SingleThreadedExecutor() if threads == 1
                         else MultiThreadedExecutor(num_threads=threads))
-            executor.add_node(node)
             try:
+                for factory in factories:
+                    nodes.append(factory())
+                    executor.add_node(nodes[-1])
                 executor.spin()
             except Exception:
                 if not stopping.is_set() and rclpy.ok():
                     raise
             finally:
-                close = getattr(node, "close", None)
-                if close is not None:
-                    close()
-                node.destroy_node()
+                for node in reversed(nodes):
+                    close = getattr(node, "close", None)
+                    if close is not None:
+                        close()
+                    node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:

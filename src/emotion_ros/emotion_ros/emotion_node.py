@@ -73,8 +73,8 @@ class EmotionNode(LifecycleNode):
     itself at start, as the graph runner and the launch file expect; a model that cannot be
     loaded leaves it unconfigured, reporting ERROR, until ``model_path`` names one that can."""
 
-    def __init__(self) -> None:
-        super().__init__("emotion_node")
+    def __init__(self, **node_options) -> None:
+        super().__init__("emotion_node", **node_options)  # cli_args when composed in one process
         self.p = declare(self, PARAMS, self._on_param, self._check_param)
         self._reverting = False
         self._reload_lock = threading.Lock()

@@ -1,8 +1,10 @@
-"""emotion_graph: start the whole graph as separate node processes with one params YAML.
+"""emotion_graph: start the whole graph with one params YAML.
 
 The same job as ``ros2 launch emotion_ros emotion.launch.py`` for machines without launch_ros
-(PyPI wheels): every node is its own process, reads its parameters from the YAML keyed by node
-name, and gets the namespace, log level and use_sim_time as ROS arguments.
+(PyPI wheels): every node reads its parameters from the YAML keyed by node name and gets the
+namespace, log level and use_sim_time as ROS arguments. By default every node is its own
+process; ``--one-process`` composes them all in one (``emotion_ros.composed``), so a small
+computer pays the interpreter and rclpy once.
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from emotion_core import data_paths
+
+
 @dataclass(frozen=True)
 class NodeEntry:
     """One node of the graph, as both starters see it: ``launch/emotion.launch.py`` builds its
@@ -25,6 +30,7 @@ class NodeEntry:
 
     name: str
     module: str  # python -m <module>; the console script (launch executable) is ``name``
+    node_class: str  # the Node subclass in ``module`` (composed in one process)
     #: launch argument -> the parameter of this node it sets.
     arguments: tuple[tuple[str, str], ...] = ()
     #: launch argument ("true"/"false") that starts the node; None = always.
@@ -32,17 +38,22 @@ class NodeEntry:
 
 
 GRAPH: tuple[NodeEntry, ...] = (
-    NodeEntry("camera_node", "emotion_ros.camera_node", (("camera_source", "source"),), "start_camera"),
-    NodeEntry("audio_node", "emotion_ros.audio_node", (("audio_source", "source"),), "start_audio"),
-    NodeEntry("av_sync_node", "emotion_ros.av_sync_node", (("rate_hz", "rate_hz"),)),
-    NodeEntry("emotion_node", "emotion_ros.emotion_node",
+    NodeEntry("camera_node", "emotion_ros.camera_node", "CameraNode", (("camera_source", "source"),),
+              "start_camera"),
+    NodeEntry("audio_node", "emotion_ros.audio_node", "AudioNode", (("audio_source", "source"),),
+              "start_audio"),
+    NodeEntry("av_sync_node", "emotion_ros.av_sync_node", "AvSyncNode", (("rate_hz", "rate_hz"),)),
+    NodeEntry("emotion_node", "emotion_ros.emotion_node", "EmotionNode",
               (("model_path", "model_path"), ("publish_hri", "publish_hri"))),
 )
 #: The runner's own extra: the /emotion table printer (not part of the launch file's graph).
-MONITOR = NodeEntry("emotion_monitor", "emotion_ros.monitor_node")
+MONITOR = NodeEntry("emotion_monitor", "emotion_ros.monitor_node", "MonitorNode")
+#: The one-process form: its module and console script (launch executable).
+COMPOSED_MODULE, COMPOSED_EXECUTABLE = "emotion_ros.composed", "emotion_graph_process"
 
 NODES = tuple(e.name for e in GRAPH)
 MODULES = {e.name: e.module for e in (*GRAPH, MONITOR)}
+ENTRIES = {e.name: e for e in (*GRAPH, MONITOR)}
 #: graph runner option -> launch argument it stands for.
 CLI_ARGUMENTS = {"camera": "camera_source", "audio": "audio_source", "rate": "rate_hz", "model": "model_path"}
 
@@ -57,6 +68,9 @@ def parameter_for(argument: str) -> tuple[str, str]:
 
 
 def repo_root() -> Path:
+    """The source checkout (``$EMOTION_ROOT``, else the folder above this file that holds
+    config/), for tools that work on a checkout; installed files are found by ``config_file``
+    and ``emotion_core.data_paths``."""
     env = os.environ.get("EMOTION_ROOT")
     if env:
         return Path(env)
@@ -65,6 +79,12 @@ def repo_root() -> Path:
         if (parent / "config" / "fastdds_shm.xml").is_file():
             return parent
     return Path.cwd()
+
+
+def config_file(name: str) -> Path:
+    """``config/<name>`` by the data path rule (the installed share folder from any folder),
+    else the checkout's."""
+    return data_paths.find(Path("config") / name) or repo_root() / "config" / name
 
 
 @dataclass
@@ -78,19 +98,67 @@ class GraphSpec:
     use_sim_time: bool = False
     overrides: dict[str, dict[str, object]] = field(default_factory=dict)
 
-    def command(self, node: str, python: str = sys.executable) -> list[str]:
-        cmd = [python, "-m", MODULES[node], "--ros-args", "--params-file", str(self.params_file),
-               "--log-level", self.log_level, "-p", f"use_sim_time:={str(self.use_sim_time).lower()}"]
+    one_process: bool = False
+
+    def ros_arguments(self) -> list[str]:
+        """ROS arguments every node of the graph gets."""
+        args = ["--ros-args", "--params-file", str(self.params_file), "--log-level", self.log_level,
+                "-p", f"use_sim_time:={str(self.use_sim_time).lower()}"]
         if self.namespace:
-            cmd += ["-r", f"__ns:=/{self.namespace.strip('/')}"]
+            args += ["-r", f"__ns:=/{self.namespace.strip('/')}"]
+        return args
+
+    def command(self, node: str, python: str = sys.executable) -> list[str]:
+        """The node as its own process."""
+        cmd = [python, "-m", MODULES[node], *self.ros_arguments()]
         for key, value in self.overrides.get(node, {}).items():
-            cmd += ["-p", f"{key}:={_ros_value(value)}"]
+            cmd += ["-p", f"{key}:={ros_value(value)}"]
         return cmd
 
+    def composed_command(self, python: str = sys.executable) -> list[str]:
+        """All of ``nodes`` in one process: each node's overrides become its own ``--set``."""
+        cmd = [python, "-m", COMPOSED_MODULE, "--nodes", *self.nodes]
+        for node in self.nodes:
+            for key, value in self.overrides.get(node, {}).items():
+                cmd += ["--set", f"{node}:{key}={ros_value(value)}"]
+        return cmd + self.ros_arguments()
 
-def _ros_value(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
+    def processes(self, python: str = sys.executable) -> list[tuple[str, list[str]]]:
+        """(process name, command) of what to start."""
+        if self.one_process:
+            return [(COMPOSED_EXECUTABLE, self.composed_command(python))]
+        return [(n, self.command(n, python)) for n in self.nodes]
+
+
+def parameter_type(node: str, param: str) -> type:
+    """The type of a node's parameter (its declared default's), for launch arguments that
+    arrive as text."""
+    import importlib
+
+    params = {p.name: p for p in importlib.import_module(MODULES[node]).PARAMS}
+    if param not in params:
+        raise KeyError(f"{node} declares no parameter {param!r}")
+    return type(params[param].default)
+
+
+def ros_value(value: object, kind: Optional[type] = None) -> str:
+    """``value`` as ROS parses ``-p name:=value`` (YAML) into ``kind`` (the parameter's type,
+    when known): a string that YAML would read as something else (camera source ``0``) is
+    quoted and a whole number for a float parameter gets its ``.0``, else the node would refuse
+    the type."""
+    if kind is bool or isinstance(value, bool):
+        return "true" if str(value).strip().lower() in ("1", "true", "yes", "on") else "false"
+    if kind in (int, float):
+        return str(kind(value))
+    if isinstance(value, str):
+        import yaml
+
+        try:
+            plain = isinstance(yaml.safe_load(value), str)
+        except yaml.YAMLError:
+            plain = False
+        if not plain:
+            return "'" + value.replace("'", "''") + "'"
     return str(value)
 
 
@@ -100,7 +168,7 @@ def ros_environment(base: Optional[dict[str, str]] = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(repo_root() / "config" / "fastdds_shm.xml"))
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(config_file("fastdds_shm.xml")))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -144,7 +212,7 @@ class Graph:
         self._echo = echo
 
     def start(self) -> "Graph":
-        commands = [(n, self.spec.command(n)) for n in self.spec.nodes] + self._extra
+        commands = self.spec.processes() + self._extra
         for name, cmd in commands:
             self._commands[name] = cmd
             self.logs[name] = []
@@ -225,12 +293,15 @@ class Graph:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    root = repo_root()
     p = argparse.ArgumentParser(
         description="Run the emotion recognition graph (camera, audio, av_sync, emotion nodes "
-                    "as separate processes) and print the /emotion stream.")
-    p.add_argument("--params-file", type=Path, default=root / "config" / "desktop_cpu.yaml",
-                   help="parameter YAML keyed by node name (default: config/desktop_cpu.yaml)")
+                    "as separate processes, or in one with --one-process) and print the /emotion "
+                    "stream. Relative paths in the YAML (models, the demo clip) are found under "
+                    "$EMOTION_DATA_DIR, the current folder, the installed share/emotion_ros and "
+                    "$ROS_HOME/emotion_ros, in that order.")
+    p.add_argument("--params-file", type=Path, default=config_file("desktop_cpu.yaml"),
+                   help="parameter YAML keyed by node name (default: config/desktop_cpu.yaml, "
+                        "installed in share/emotion_ros)")
     p.add_argument("--camera", help="camera source: synthetic, a device index, /dev/videoN, a video "
                                     "file or an image folder (default: from the YAML)")
     p.add_argument("--audio", help="audio source: synthetic, microphone, or an audio file")
@@ -242,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", default="", help="namespace of all nodes")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warn", "error", "fatal"))
     p.add_argument("--use-sim-time", action="store_true", help="nodes follow /clock")
+    p.add_argument("--one-process", action="store_true",
+                   help="run every node in one process on one executor (one interpreter: less "
+                        "memory on a small computer; a node that dies restarts them all)")
     p.add_argument("--no-monitor", action="store_true", help="do not print the /emotion table")
     p.add_argument("--quiet-nodes", action="store_true", help="hide the nodes' own log lines")
     p.add_argument("--no-restart", action="store_true",
@@ -261,9 +335,10 @@ def spec_from_args(args: argparse.Namespace) -> GraphSpec:
             overrides[node][param] = values[option]
     if args.fps:
         overrides["camera_node"]["fps"] = float(args.fps)
-    overrides["emotion_monitor"] = {"output_dir": str(args.output_dir.resolve()) if args.output_dir else ""}
+    # An empty value would be "-p output_dir:=", which rcl refuses: leave the default instead.
+    overrides["emotion_monitor"] = {"output_dir": str(args.output_dir.resolve())} if args.output_dir else {}
     return GraphSpec(args.params_file.resolve(), NODES, args.namespace, args.log_level,
-                     args.use_sim_time, overrides)
+                     args.use_sim_time, overrides, args.one_process)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -275,7 +350,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     extra = [] if args.no_monitor else [("emotion_monitor", spec.command("emotion_monitor"))]
     graph = Graph(spec, extra=extra, echo=not args.quiet_nodes)
     env = graph.env
-    print(f"starting {', '.join(spec.nodes)} (ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}, "
+    form = "in one process" if spec.one_process else "as separate processes"
+    print(f"starting {', '.join(spec.nodes)} {form} (ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}, "
           f"discovery {env['ROS_AUTOMATIC_DISCOVERY_RANGE']})", flush=True)
     # Ctrl-C / SIGTERM only set a flag: an exception raised wherever the runner happens to be
     # (inside Popen while it restarts a node, say) could leave a half-started child behind.

@@ -27,8 +27,8 @@ PARAMS = [
 
 
 class MonitorNode(Node):
-    def __init__(self) -> None:
-        super().__init__("emotion_monitor")
+    def __init__(self, **node_options) -> None:
+        super().__init__("emotion_monitor", **node_options)  # cli_args when composed in one process
         self.p = declare(self, PARAMS)
         self.records: list[EmotionRecord] = []
         self.faces: list[FaceRecord] = []

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.exceptions import InvalidParameterValueException
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -80,7 +80,7 @@ def declare(node: Node, params: Sequence[Param],
     for p in params:
         try:
             value = node.declare_parameter(p.name, p.default, p.descriptor()).value
-        except (InvalidParameterValueException, TypeError, ValueError) as exc:
+        except (InvalidParameterValueException, InvalidParameterTypeException, TypeError, ValueError) as exc:
             node.get_logger().error(f"parameter {p.name} rejected ({exc}); using default {p.default!r}")
             value = node.declare_parameter(p.name, p.default, p.descriptor(), ignore_override=True).value
         reason = p.problem(value)
