@@ -29,8 +29,8 @@ FROM_PROFILE = ""
 
 ARGUMENTS = [
     ("params_file", str(SHARE / "config" / "desktop_cpu.yaml"),
-     "parameter YAML keyed by node name (share/emotion_ros/config: desktop_cpu.yaml, "
-     "desktop_cpu_30hz.yaml, jetson.yaml)"),
+     "parameter YAML keyed by node name: a path, or the name of an installed profile "
+     "(desktop_cpu.yaml, desktop_cpu_30hz.yaml, jetson.yaml)"),
     ("camera_source", FROM_PROFILE,
      "camera_node source: synthetic, a device index, /dev/videoN, a video file or an image folder "
      "(empty: the profile's)"),
@@ -69,7 +69,10 @@ def _nodes(context) -> list:
     entries = [e for e in GRAPH if not e.condition or _truth(arg(e.condition))]
     overrides = {e.name: {param: arg(name) for name, param in e.arguments if arg(name) != FROM_PROFILE}
                  for e in entries}
-    parameters = [arg("params_file"), {"use_sim_time": _truth(arg("use_sim_time"))}]
+    profile = arg("params_file")
+    if not Path(profile).is_file() and (SHARE / "config" / profile).is_file():
+        profile = str(SHARE / "config" / profile)  # params_file:=jetson.yaml names an installed profile
+    parameters = [profile, {"use_sim_time": _truth(arg("use_sim_time"))}]
     common = dict(package="emotion_ros", namespace=arg("namespace"), output="screen",
                   respawn=_truth(arg("respawn")), respawn_delay=RESPAWN_DELAY_S)
     log_level = ["--ros-args", "--log-level", arg("log_level")]

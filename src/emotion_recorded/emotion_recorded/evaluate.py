@@ -32,7 +32,7 @@ from emotion_core.evaluation import (Estimate, compare_frames, compare_segments,
                                      latency_of, modality_shares, score_estimates)
 from emotion_core.labels_timeline import METADATA_KEY, LabelError, LabelTimeline, read_labels_csv
 from emotion_core.metrics import plot_confusion, plot_latency
-from emotion_ros.graph import Graph, GraphSpec, repo_root
+from emotion_ros.graph import Graph, GraphSpec, config_file, repo_root
 
 from .bag_messages import AUDIO_TOPIC, IMAGE_TOPIC, INFO_TOPIC
 from .bag_play import BagPlayer, PlayConfig, parse_remap
@@ -58,7 +58,7 @@ class EvalConfig:
     out_dir: Path
     labels_csv: Optional[Path] = None
     model: Optional[Path] = None
-    params_file: Path = field(default_factory=lambda: repo_root() / "config" / "desktop_cpu.yaml")
+    params_file: Path = field(default_factory=lambda: config_file("desktop_cpu.yaml"))
     paced: bool = True
     rate: float = 1.0
     rate_hz: Optional[float] = None
@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "with several bags) or start_stamp/end_stamp (absolute)")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="report folder")
     p.add_argument("--model", type=Path, help="model for emotion_node (default: from the params file)")
-    p.add_argument("--params-file", type=Path, default=repo_root() / "config" / "desktop_cpu.yaml")
+    p.add_argument("--params-file", type=Path, default=config_file("desktop_cpu.yaml"))
     p.add_argument("--realtime", action="store_true", help="play at --rate x real time instead of paced")
     p.add_argument("--rate", type=float, default=1.0, help="rate factor with --realtime")
     p.add_argument("--rate-hz", type=float, help="inference rate of av_sync_node (default: params file)")

@@ -343,6 +343,8 @@ def spec_from_args(args: argparse.Namespace) -> GraphSpec:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.params_file.is_file() and config_file(str(args.params_file)).is_file():
+        args.params_file = config_file(str(args.params_file))  # --params-file jetson.yaml: an installed profile
     if not args.params_file.is_file():
         print(f"params file not found: {args.params_file}", file=sys.stderr)
         return 2
