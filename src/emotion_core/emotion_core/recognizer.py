@@ -110,7 +110,7 @@ class EmotionRecognizer:
         self.smoothing_tau_s = smoothing_tau_s
         self.tracking = tracking
         self.max_faces = tracking.max_faces if tracking else 1
-        self.tracker = FaceTracker(tracking, embedder) if tracking else None
+        self.tracker = FaceTracker(tracking, embedder, landmarker) if tracking else None
         # The frame interval sizes the speech envelope's bins (one per frame).
         self.frame_rate = (tracking or TrackingSettings()).frame_rate_hz
         # Without landmarks there is no speaker scoring: the largest face gets the voice.

@@ -441,7 +441,12 @@ class EmotionNode(LifecycleNode):
         if self.hri is not None:
             values["hri_subscribers"] = self.hri.subscription_count()
         if self.recognizer is not None and self.recognizer.tracker is not None:
-            values["tracked_faces"] = len(self.recognizer.tracker.active)
+            tracker = self.recognizer.tracker
+            values["tracked_faces"] = len(tracker.active)
+            values["reid_merges"] = tracker.reid_merges  # young ids found to be a remembered person
+            for m in tracker.pop_merges():
+                self.get_logger().info(f"re-identified: {self._face_id(m.young)} is {self._face_id(m.person)} "
+                                       f"(descriptor distance {m.distance:.2f}), merged into it")
         if self._process_info is not None:
             values.update(cpu_percent=self._process_info.cpu_percent(),
                           rss_mb=self._process_info.memory_info().rss / 2**20)
