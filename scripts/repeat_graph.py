@@ -6,6 +6,7 @@ up here and nowhere else, so this is the figure that says the graph starts and s
 
     source scripts/env.sh
     python scripts/repeat_graph.py --runs 20 --duration 10 --load 2
+    python scripts/repeat_graph.py --runs 20 --duration 10 --load 2 --one-process
 """
 from __future__ import annotations
 
@@ -61,9 +62,10 @@ class CpuLoad:
             p.join(timeout=5)
 
 
-def synthetic_spec(params_file: Path = ROOT / "config" / "desktop_cpu.yaml") -> GraphSpec:
+def synthetic_spec(params_file: Path = ROOT / "config" / "desktop_cpu.yaml", one_process: bool = False) -> GraphSpec:
     return GraphSpec(params_file, NODES, overrides={"camera_node": {"source": "synthetic"},
-                                                    "audio_node": {"source": "synthetic"}})
+                                                    "audio_node": {"source": "synthetic"}},
+                     one_process=one_process)
 
 
 def run_once(spec: GraphSpec, duration_s: float) -> RunResult:
@@ -82,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--duration", type=float, default=10.0, help="seconds each run lasts before Ctrl-C")
     p.add_argument("--load", type=int, default=0, help="CPU-burning processes beside the graph")
+    p.add_argument("--one-process", action="store_true", help="all nodes in one process")
     args = p.parse_args(argv)
-    spec = synthetic_spec()
+    spec = synthetic_spec(one_process=args.one_process)
     deaths = 0
     started = time.monotonic()
     with CpuLoad(args.load):
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, lines in result.tracebacks.items():
                 print("\n".join(f"    [{name}] {line}" for line in lines[-15:]))
     print(f"\n{args.runs} runs x {args.duration:.0f} s with {args.load} CPU burner(s): "
-          f"{deaths} node death(s) in {args.runs * len(spec.nodes)} node runs "
+          f"{deaths} process death(s) in {args.runs * len(spec.processes())} process runs "
+          f"({len(spec.nodes)} nodes each run) "
           f"({time.monotonic() - started:.0f} s)")
     return 1 if deaths else 0
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from emotion_msgs.msg import Emotion
 
-from emotion_ros.graph import ros_environment
+from emotion_ros.graph import COMPOSED_EXECUTABLE, ros_environment
 
 from rosutil import RosPeer, wait_for
 
@@ -32,6 +32,17 @@ def test_graph_starts_and_stops_cleanly_under_cpu_load():
         results = [run_once(spec, duration_s=6.0) for _ in range(3)]
     for result in results:
         assert set(result.codes) == set(spec.nodes)
+        assert not result.deaths, (result.codes, result.tracebacks)
+
+
+def test_one_process_graph_starts_and_stops_cleanly_under_cpu_load():
+    """Ctrl-C reaches the four nodes of one process at once: their close() and destroy run in
+    turn and the process exits 0 without a traceback."""
+    spec = synthetic_spec(one_process=True)
+    with CpuLoad(2):
+        results = [run_once(spec, duration_s=6.0) for _ in range(3)]
+    for result in results:
+        assert set(result.codes) == {COMPOSED_EXECUTABLE}
         assert not result.deaths, (result.codes, result.tracebacks)
 
 
