@@ -121,6 +121,86 @@ def test_a_stream_at_the_wrong_rate_is_reported_with_its_real_rate():
     assert flagged[-1] and "~8000 Hz" in check.problem and "AudioInfo says 16000 Hz" in check.problem
 
 
+def _feed(p: AvPairer, starts: list[int], n: int = CHUNK) -> list[str]:
+    """Offer silent chunks stamped ``starts``; returns the details the pairer gave."""
+    return [p.add_audio(start, encode_pcm(np.zeros(n, np.float32), "S16LE"))[1] for start in starts]
+
+
+def _sample_clock_stamps(arrivals_ns: list[int], rate: int = RATE, n: int = CHUNK) -> list[int]:
+    """The stamps audio_node's SampleClock gives chunks of ``n`` samples that arrive at ``arrivals_ns``."""
+    from emotion_core.clock import SampleClock
+
+    clock = SampleClock(rate, max_drift_s=0.05)
+    return [clock.stamp(n, t) for t in arrivals_ns]
+
+
+@pytest.mark.parametrize("steps_ms", [[320], [-30], [320, 250, -40]])
+def test_a_sample_clock_step_is_counted_not_taken_for_a_wrong_rate(steps_ms):
+    """The issue's case: a starved audio_node re-anchored its clock by ~320 ms, and 64 chunks of
+    3.2 s then read 1.10x (~14545 Hz): one step between chunks that otherwise agree."""
+    p, _ = pairer()
+    starts, t, step_at = [], T0, {40 + 80 * i: ms for i, ms in enumerate(steps_ms)}
+    for k in range(40 + 80 * len(steps_ms)):
+        t += step_at.get(k, 0) * 1_000_000
+        starts.append(t)
+        t += CHUNK * NS // RATE
+    details = _feed(p, starts)
+    assert p.counters["audio_rate_mismatch"] == 0 and p.rate_problem == "", p.rate_problem
+    assert p.counters["audio_clock_steps"] == len(steps_ms)
+    assert p.last_clock_step_ms == pytest.approx(steps_ms[-1], abs=1)
+    assert sum("clock step, not a rate change" in d for d in details) == len(steps_ms)
+
+
+def test_a_starved_sample_clock_re_anchors_without_a_rate_error():
+    """The real SampleClock: the process falls 0.3 s behind for 4 s (its minimum lag rises, so
+    it re-anchors forward), then catches up (and re-anchors back); both steps reach the pairer
+    as counted clock steps, and the rate stays right."""
+    period = CHUNK * NS // RATE
+    arrivals = [T0 + k * period + 2_000_000 + (300_000_000 if 100 <= k < 180 else 0) for k in range(300)]
+    stamps = _sample_clock_stamps(arrivals)
+    steps = [b - a - period for a, b in zip(stamps, stamps[1:]) if b - a != period]
+    assert len(steps) == 2 and steps[0] > 0 > steps[1], steps  # what audio_node's clock does
+    p, _ = pairer()
+    _feed(p, stamps)
+    assert p.counters["audio_rate_mismatch"] == 0 and p.rate_problem == "", p.rate_problem
+    assert p.counters["audio_clock_steps"] == 2
+
+
+@pytest.mark.parametrize("real_rate", [12000, 20000])
+def test_a_wrong_rate_behind_a_self_correcting_sample_clock_is_still_an_error(real_rate):
+    """A device at ``real_rate`` declared 16 kHz: audio_node's clock keeps re-anchoring, always
+    the same way, and those steps are the rate."""
+    arrivals = [T0 + k * CHUNK * NS // real_rate for k in range(300)]
+    p, _ = pairer()
+    _feed(p, _sample_clock_stamps(arrivals))
+    assert p.counters["audio_rate_mismatch"] > 0, p.rate_check.ratio
+    assert "AudioInfo says 16000 Hz" in p.rate_problem
+
+
+def test_44k_audio_declared_16k_is_reported_with_its_real_rate():
+    p, _ = pairer()
+    n = 2205  # 50 ms at 44.1 kHz, read as 138 ms at 16 kHz
+    _feed(p, [T0 + k * 50_000_000 for k in range(80)], n=n)
+    assert p.counters["audio_rate_mismatch"] > 0
+    assert "~44100 Hz" in p.rate_problem and "AudioInfo says 16000 Hz" in p.rate_problem
+    assert p.counters["audio_clock_steps"] == 0
+
+
+def test_lost_chunks_are_steps_of_whole_chunks_not_a_rate():
+    p, _ = pairer()
+    _feed(p, [T0 + k * CHUNK * NS // RATE for k in range(200) if k not in (50, 51, 120)])
+    assert p.counters["audio_rate_mismatch"] == 0 and p.counters["audio_clock_steps"] == 2
+    assert p.last_clock_step_ms == pytest.approx(50)
+
+
+def test_arrival_jitter_is_neither_a_rate_nor_clock_steps():
+    """A driver that stamps chunks on arrival (±8 ms) is judged at its rate, with no steps."""
+    rng = np.random.default_rng(3)
+    p, _ = pairer()
+    _feed(p, [T0 + k * 50_000_000 + int(rng.uniform(-8e6, 8e6)) for k in range(200)])
+    assert p.counters["audio_rate_mismatch"] == 0 and p.counters["audio_clock_steps"] == 0
+
+
 def test_a_new_sample_rate_restarts_the_buffer():
     p, _ = pairer()
     p.add_audio(*chunk(0))

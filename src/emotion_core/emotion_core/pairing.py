@@ -20,7 +20,8 @@ drift apart. Its rules:
 - The window is the ``window_s`` of audio that ends at the frame's stamp, cut from a ring buffer
   keyed by sample time, and marked ok / partial / stale / missing.
 - Audio stamps are checked against the sample rate over a window of chunks, so one lost or odd
-  chunk is not mistaken for a wrong rate.
+  chunk is not mistaken for a wrong rate, and a single step of the stamps (a sample clock
+  re-anchored after its process was starved) is counted as a clock step, not as a rate.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ BAD_CHUNK = "bad_chunk"
 
 COUNTERS = ("frames_in", "frames_rate_limited", "frames_out_of_order", "frames_unstamped",
             "audio_chunks", "audio_bad_chunks", "audio_out_of_order", "audio_rate_mismatch",
-            "clock_jumps", "pairs_synchronized", "pairs_out",
+            "audio_clock_steps", "clock_jumps", "pairs_synchronized", "pairs_out",
             *[f"pairs_{n}" for n in AUDIO_STATUS_NAMES.values()])
 
 
@@ -103,48 +104,79 @@ class Matcher(Protocol):
     def clear(self) -> None: ...
 
 
+#: A step between two chunks this large is a clock event worth counting: the arrival jitter of a
+#: driver that stamps on arrival mostly stays below it, and audio_node re-anchors only beyond
+#: ``max_drift_ms`` (50 ms).
+CLOCK_STEP_NS = 20_000_000
+
+
 class AudioRateCheck:
     """Compares how far audio stamps advance with how many samples arrived, over the last
-    ``chunks`` chunks: a stream whose real rate differs from AudioInfo's stretches every window.
+    ``chunks`` chunks, and tells a wrong sample rate from a clock step.
 
-    Judged over a window (sum of intervals / sum of expected durations), so one lost chunk moves
-    the ratio by 1/``chunks`` and an odd-sized chunk not at all; intervals longer than 10x their
-    chunk are gaps (a pause, a jump), not evidence about the rate."""
+    A wrong rate in AudioInfo stretches every interval between chunk stamps (a driver or bag
+    stamping by capture time), or, behind a sample clock that corrects itself (audio_node),
+    shows as re-anchor steps that keep coming in one direction. A sample clock re-anchored once
+    (its process was starved and fell behind, or caught up) is one step between chunks that
+    otherwise agree. So an interval whose stamps-over-samples ratio differs from the window's
+    median by more than ``tolerance`` is a *step*; the rate is judged on the other intervals, and
+    on all of them only when at least ``persistent_steps`` steps in the window go the same way.
+    A step of at least ``CLOCK_STEP_NS`` is counted (``clock_steps``, ``last_step_ns``; a lost
+    chunk reads as a step of one chunk) and never by itself reported as a rate. Intervals longer than 10x their chunk are gaps (a pause, a
+    jump), not evidence about the rate; one lost or odd-sized chunk moves nothing. Steps back are
+    kept (a clock that runs ahead of its samples keeps stepping back)."""
 
-    def __init__(self, tolerance: float = 0.1, chunks: int = 64, min_chunks: int = 20) -> None:
+    def __init__(self, tolerance: float = 0.1, chunks: int = 64, min_chunks: int = 20,
+                 persistent_steps: int = 3) -> None:
         self.tolerance = tolerance
         self.min_chunks = min_chunks
+        self.persistent_steps = persistent_steps
         self._chunks: deque[tuple[int, int]] = deque(maxlen=chunks)
         self._rate = 0
         self.ratio = 1.0
         self.problem = ""
+        self.clock_steps = 0
+        self.last_step_ns = 0
 
     def reset(self) -> None:
         self._chunks.clear()
         self.ratio, self.problem = 1.0, ""
 
     def add(self, start_ns: int, n_samples: int, rate: int) -> bool:
-        """Record a chunk; True when the stream now disagrees with ``rate``."""
+        """Record a chunk; True when the stream now disagrees with ``rate``. A clock step in the
+        newest interval increments ``clock_steps``."""
         if rate != self._rate:
             self.reset()
             self._rate = rate
         self._chunks.append((start_ns, n_samples))
-        actual = expected = 0.0
-        used = 0
         items = list(self._chunks)
+        spans: list[tuple[float, float]] = []  # (seconds the stamps advance, seconds the samples span)
+        newest_is_interval = False
         for (s0, n0), (s1, _) in zip(items, items[1:]):
             span, want = (s1 - s0) / NS, n0 / rate
-            if want <= 0 or span <= 0 or span > 10 * want:
-                continue
-            actual += span
-            expected += want
-            used += 1
-        if used < self.min_chunks or expected <= 0:
+            # A step back (span <= 0) is kept: a clock that runs ahead of its samples steps back.
+            newest_is_interval = want > 0 and -10 * want <= span <= 10 * want and span != 0
+            if newest_is_interval:
+                spans.append((span, want))
+        if len(spans) < self.min_chunks:
             return False
-        self.ratio = actual / expected
-        if abs(self.ratio - 1.0) > self.tolerance:
-            self.problem = (f"audio stamps advance {self.ratio:.2f}x the time its samples span over the "
-                            f"last {used} chunks: the stream runs at ~{rate / self.ratio:.0f} Hz, "
+        median = float(np.median([a / w for a, w in spans]))
+        steps = [(a, w) for a, w in spans if abs(a / w - median) > self.tolerance]
+        kept = [(a, w) for a, w in spans if abs(a / w - median) <= self.tolerance]
+        trimmed = sum(a for a, _ in kept) / sum(w for _, w in kept) if kept else median
+        if newest_is_interval and spans[-1] in steps:
+            step_ns = int((spans[-1][0] - spans[-1][1] * trimmed) * NS)
+            if abs(step_ns) >= CLOCK_STEP_NS:
+                self.clock_steps += 1
+                self.last_step_ns = step_ns
+        ratio = trimmed
+        forward = sum(1 for a, w in steps if a > w * trimmed)
+        if max(forward, len(steps) - forward) >= self.persistent_steps:
+            ratio = sum(a for a, _ in spans) / sum(w for _, w in spans)  # the steps are the rate
+        self.ratio = ratio
+        if abs(ratio - 1.0) > self.tolerance:
+            self.problem = (f"audio stamps advance {ratio:.2f}x the time its samples span over the "
+                            f"last {len(spans)} chunks: the stream runs at ~{rate / ratio:.0f} Hz, "
                             f"AudioInfo says {rate} Hz")
             return True
         self.problem = ""
@@ -198,6 +230,11 @@ class AvPairer(Generic[T]):
     def rate_problem(self) -> str:
         return self.rate_check.problem
 
+    @property
+    def last_clock_step_ms(self) -> float:
+        """Size of the newest audio clock step (0 before any)."""
+        return self.rate_check.last_step_ns / 1e6
+
     # -- inputs ---------------------------------------------------------------------------------
     def add_audio(self, start_ns: int, data: bytes | np.ndarray) -> tuple[str, str]:
         """Decode and store a chunk; returns (outcome, detail for a log line)."""
@@ -210,13 +247,22 @@ class AvPairer(Generic[T]):
         if samples.size == 0:
             self.counters["audio_bad_chunks"] += 1
             return BAD_CHUNK, "empty audio chunk"
+        # Judged before the order check: a sender whose clock steps back is evidence about its rate.
+        steps = self.rate_check.clock_steps
+        if self.rate_check.add(start_ns, samples.size, self.buffer.sample_rate):
+            self.counters["audio_rate_mismatch"] += 1
+        detail = ""
+        if self.rate_check.clock_steps > steps:
+            self.counters["audio_clock_steps"] += 1
+            detail = (f"audio stamps stepped {self.rate_check.last_step_ns / 1e6:+.0f} ms between two chunks "
+                      "that otherwise follow the sample rate (a sample clock re-anchored, or chunks were "
+                      "lost): counted as a clock step, not a rate change")
         if self.audio_order.check(start_ns) == OUT_OF_ORDER:
             self.counters["audio_out_of_order"] += 1
             return OUT_OF_ORDER_DROPPED, (f"audio chunk stamped {start_ns / NS:.3f} s is not after the "
-                                          f"previous chunk ({self.audio_order.newest_ns / NS:.3f} s)")
+                                          f"previous chunk ({self.audio_order.newest_ns / NS:.3f} s)"
+                                          + (f"; {detail}" if detail else ""))
         self.audio_ever = True
-        if self.rate_check.add(start_ns, samples.size, self.buffer.sample_rate):
-            self.counters["audio_rate_mismatch"] += 1
         outcome = ACCEPTED
         if not self.buffer.add(start_ns, samples):
             self._clock_jump()
@@ -226,7 +272,7 @@ class AvPairer(Generic[T]):
         matched = self.matcher.add(1, end, end)
         if matched is not None:
             self._on_match(*matched)
-        return outcome, ""
+        return outcome, detail
 
     def add_frame(self, stamp_ns: int, frame: T) -> str:
         """Offer a frame; returns ACCEPTED, CLOCK_JUMP (accepted after a reset), RATE_LIMITED,

@@ -105,6 +105,8 @@ class AvSyncNode(Node):
             self.log.warning("audio_order", f"dropping {detail}")
         elif outcome == CLOCK_JUMP:
             self.log.warning("audio_jump", "audio stamps jumped backwards: buffers reset")
+        elif detail:  # accepted, with a clock step of the sender's sample clock
+            self.log.info("audio_clock_step", detail)
         if self.pairer.rate_problem:
             self.log.error("audio_rate", self.pairer.rate_problem)
 
@@ -151,6 +153,7 @@ class AvSyncNode(Node):
         values: dict = dict(self.pairer.counters)
         values.update(synchronizer=self.sync_impl, pending=len(self.pairer.pending),
                       audio_buffer_resets=self.pairer.buffer.resets,
+                      last_audio_clock_step_ms=self.pairer.last_clock_step_ms,
                       # writer side: a replay starts only once emotion_node is matched here
                       pair_subscribers=self.pair_pub.get_subscription_count(),
                       suppressed_log_lines=self.log.limiter.total_suppressed)
