@@ -13,14 +13,27 @@ Prints four tables:
 3. the people nets (68-point landmarks, full and tiny; 128-d descriptor): ms per face at batch
    1 and 4, crop and pre-processing included, as ``FaceLandmarker`` / ``FaceDescriptor`` run;
 4. ``EmotionRecognizer.process`` (what the emotion node runs per frame) per backend x detector.
+
+    .venv/bin/python scripts/bench_face_stack.py --people 1 2 4 8 [--seconds 15] [--profile config/desktop_cpu_30hz.yaml]
+
+prints instead where a frame's time goes with N people in view: the recognizer emotion_node
+builds from the profile (tracker, detector every ``detect_every`` frames, landmarks, VAD, speaker
+scoring) runs over a generated 640x480 clip at 30 fps of N faces cut from the demo photos,
+drifting, one of them talking (its jaw follows the speech) to the demo speech with its
+silences, each frame with the audio window av_sync_node pairs with it. One row per stage of
+``Recognition.timings_ms``, one column per N: mean / median / p90 ms per frame.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import numpy as np
@@ -36,7 +49,7 @@ from emotion_core.face_descriptor import FaceDescriptor  # noqa: E402
 from emotion_core.face_landmarks import FaceLandmarker  # noqa: E402
 from emotion_core.face_onnx import TinyFaceDetector  # noqa: E402
 from emotion_core.face_ssd import SsdFaceDetector  # noqa: E402
-from emotion_core.recognizer import EmotionRecognizer  # noqa: E402
+from emotion_core.recognizer import STAGES, EmotionRecognizer, FrameResult  # noqa: E402
 from emotion_training.face_api.demo import demo_recall, load_ground_truth  # noqa: E402
 from emotion_training.face_api.package import demo_photos  # noqa: E402
 
@@ -167,6 +180,240 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
+# -- where a frame's time goes with N people in view ------------------------------------------
+STAGE_LABELS = {
+    "detect": "face detector", "tracking": "tracker", "descriptor": "re-id descriptor",
+    "landmarks": "landmarks (tracked boxes)", "landmarks_mouth": "landmarks (mouth, eye boxes)",
+    "vad": "VAD", "features": "voice features", "speaker": "speaker scoring", "crops": "expression crops",
+    "inference": "expression net (batch)", "smoothing": "softmax + smoothing", "total": "recognizer total",
+}
+CROWD_COLUMNS = {1: 1, 2: 2, 3: 3, 4: 2, 8: 4}
+FPS = 30
+
+
+class Crowd:
+    """N drifting faces cut from the demo photos (people A, B, C of the demo clip in turn), the
+    first of A and of B talking in the demo speech's turns, and that speech (with its silences).
+
+    ``frame(i)`` is frame i (looped over the clip), ``window(i, s)`` the audio window of ``s``
+    seconds ending at its time, ``speaking(i)`` the index of the talking face (None in a
+    silence) and ``centres(i)`` each face's centre, to tell which track is whom."""
+
+    def __init__(self, n: int, npm_cache: Path, models: Path, seconds: float) -> None:
+        import cv2
+        import soundfile as sf
+
+        from emotion_core.tools import people_clip as pc
+        from emotion_core.tools.assets import build_assets
+
+        photos = pc.load_people(npm_cache)
+        if photos is None:
+            raise SystemExit(f"no face-api demo photos in {npm_cache}: run scripts/setup.sh")
+        patches = pc.build_patches(photos, models / "face_landmarks_68.onnx")
+        speech, rate = sf.read(str(build_assets(ROOT / "data", npm_cache=npm_cache)["people_audio"]),
+                               dtype="float32")
+        self.speech, self.rate, self.n = speech, rate, n
+        self.n_frames = int(round(seconds * FPS))
+        clip_frames = int(round(speech.size / rate * FPS))
+        times = np.arange(clip_frames) / FPS
+        env = pc.envelope(speech, times, sample_rate=rate)
+        names = [pc.PEOPLE[i % len(pc.PEOPLE)].name for i in range(n)]
+        talker = {who: names.index(who) for who in ("A", "B") if who in names}
+        talker.setdefault("B", talker["A"])  # one face: it speaks every turn
+        self._speaking = [None] * clip_frames
+        jaws = np.zeros((n, clip_frames))
+        for turn in pc.TURNS:
+            inside = (times >= turn.start_s) & (times < turn.end_s)
+            loud = float(np.percentile(env[inside], 95))
+            jaws[talker[turn.person]][inside] = pc.jaw_drive(env[inside], loud)
+            for k in np.nonzero(inside)[0]:
+                self._speaking[k] = talker[turn.person]
+        cols = CROWD_COLUMNS.get(n, int(np.ceil(np.sqrt(n))))
+        rows = int(np.ceil(n / cols))
+        cell_w, cell_h = 640 // cols, 480 // rows
+        side = min(pc.PATCH, cell_w - 20, cell_h - 20)
+        alpha = pc.soft_mask(side)
+        room = pc.backdrop()
+        self.frames: list[np.ndarray] = []
+        self._centres: list[np.ndarray] = []
+        for k in range(min(self.n_frames, clip_frames)):
+            canvas, centres = room.copy(), []
+            for i, name in enumerate(names):
+                r, c = divmod(i, cols)
+                x = c * cell_w + int((cell_w - side) / 2 * (1 + np.sin(2 * np.pi * k / (FPS * 3) + i)))
+                y = r * cell_h + int((cell_h - side) / 2 * (1 + np.cos(2 * np.pi * k / (FPS * 4) + 2 * i)))
+                face = cv2.resize(pc.drop_jaw(patches[name], float(jaws[i][k])), (side, side),
+                                  interpolation=cv2.INTER_AREA)
+                pc.paste(canvas, face, x, y, alpha)
+                fx, fy, fw, fh = (v * side / pc.PATCH for v in patches[name].face)
+                centres.append((x + fx + fw / 2, y + fy + fh / 2))
+            self.frames.append(canvas)
+            self._centres.append(np.array(centres))
+        self.face_px = int(np.mean([p.face[2] for p in patches.values()]) * side / pc.PATCH)
+
+    def frame(self, i: int) -> np.ndarray:
+        return self.frames[i % len(self.frames)]
+
+    def speaking(self, i: int) -> int | None:
+        return self._speaking[i % len(self.frames)]
+
+    def centres(self, i: int) -> np.ndarray:
+        return self._centres[i % len(self.frames)]
+
+    def window(self, i: int, window_s: float) -> np.ndarray:
+        """The audio of the ``window_s`` before frame i (the speech loops with the frames)."""
+        period = len(self.frames) * self.rate // FPS
+        end = i * self.rate // FPS
+        start = max(0, end - int(window_s * self.rate))
+        idx = np.arange(start, end) % period
+        return self.speech[idx]
+
+
+def load_package(path: Path, name: str = "emotion_core_baseline") -> ModuleType:
+    """Another copy of the ``emotion_core`` package (e.g. ``git worktree add /tmp/base HEAD``,
+    then ``/tmp/base/src/emotion_core/emotion_core``) imported under ``name``, to run it side by
+    side with this checkout in one process (its modules import each other relatively)."""
+    import importlib
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path / "__init__.py", submodule_search_locations=[str(path)])
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{path} holds no Python package")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    importlib.import_module(f"{name}.recognizer_settings")
+    return module
+
+
+def profile_recognizer(profile: Path, models: Path, n_faces: int, package: str = "emotion_core",
+                       overrides: dict[str, object] | None = None) -> tuple[EmotionRecognizer, float]:
+    """(the recognizer emotion_node builds from ``profile`` with ``overrides``, built by
+    ``package``'s ``build_from_params``; av_sync_node's audio window [s])."""
+    import importlib
+
+    import yaml
+
+    doc = yaml.safe_load(profile.read_text())
+    params = dict(doc["/**/emotion_node"]["ros__parameters"])
+    params.update(model_path=str(models / "face_expression.onnx"), max_faces=max(4, n_faces))
+    params.update(overrides or {})
+    rec, _ = importlib.import_module(f"{package}.recognizer_settings").build_from_params(params)
+    rec.warm_up()
+    return rec, float(doc["/**/av_sync_node"]["ros__parameters"]["window_s"])
+
+
+def speaker_hit(crowd: Crowd, i: int, result: FrameResult) -> bool | None:
+    """In a frame with speech: whether exactly the talking face is marked speaking (p >= 0.5).
+    None in silence."""
+    who = crowd.speaking(i)
+    if who is None:
+        return None
+    centres = crowd.centres(i)
+    marked = set()
+    for f in result.faces:
+        b = f.recognition.face_box
+        if b is None or not f.speaking_probability >= 0.5:
+            continue
+        marked.add(int(np.argmin(np.hypot(*(centres - (b.x + b.w / 2, b.y + b.h / 2)).T))))
+    return marked == {who}
+
+
+@dataclass
+class StageRun:
+    """Per-frame stage times and what the recognizer made of the crowd clip."""
+
+    stages: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STAGES})
+    wall: list[float] = field(default_factory=list)
+    faces: list[int] = field(default_factory=list)
+    hits: list[bool] = field(default_factory=list)
+    descriptor_calls: int = 0
+    frames: int = 0
+
+
+def stage_profiles(n_faces: int, profile: Path, models: Path, npm_cache: Path, seconds: float,
+                   candidates: dict[str, tuple[str, dict[str, object]]]) -> tuple[dict[str, StageRun], int]:
+    """Every frame of the crowd clip through each candidate recognizer (name -> (package,
+    parameter overrides)), the candidates taking turns frame by frame (in alternating order) so
+    that load from other processes falls on all of them alike. Returns the runs and the face
+    size in pixels."""
+    crowd = Crowd(n_faces, npm_cache, models, seconds)
+    recs = {name: profile_recognizer(profile, models, n_faces, package, overrides)
+            for name, (package, overrides) in candidates.items()}
+    runs = {name: StageRun() for name in candidates}
+    # Count the tracker's descriptor calls through the recognizer's stopwatch where it has one.
+    clocks = {name: next((c for c in getattr(rec, "_descriptor_clock", []) if c.method == "embed"), None)
+              for name, (rec, _) in recs.items()}
+    order = list(recs)
+    for i in range(crowd.n_frames):
+        for name in (order if i % 2 == 0 else order[::-1]):
+            rec, window_s = recs[name]
+            frame, audio = crowd.frame(i), crowd.window(i, window_s)
+            clock, run = clocks[name], runs[name]
+            calls = clock.calls if clock is not None else 0
+            t0 = time.perf_counter()
+            result = rec.process_frame(frame, audio, crowd.rate, 100 * 10**9 + i * 10**9 // FPS)
+            run.wall.append((time.perf_counter() - t0) * 1e3)
+            run.descriptor_calls += (clock.calls - calls) if clock is not None else 0
+            run.frames += 1
+            for k in STAGES:
+                run.stages[k].append(result.primary.timings_ms.get(k, float("nan")))
+            run.faces.append(len(result.faces))
+            # Scored once the scorer's window of the turn has passed, as test_demo_people does.
+            back = i - int(1.5 * FPS)
+            if back >= 0 and crowd.speaking(back) is not None and crowd.speaking(i) is not None:
+                hit = speaker_hit(crowd, i, result)
+                if hit is not None:
+                    run.hits.append(hit)
+    return runs, crowd.face_px
+
+
+def _cell(samples: list[float]) -> str:
+    a = np.asarray(samples, np.float64)
+    if np.isnan(a).all():
+        return "-"
+    a = np.nan_to_num(a)  # a stage that did not run in a frame took 0 ms of it
+    return f"{a.mean():.1f} / {np.median(a):.1f} / {np.percentile(a, 90):.1f}"
+
+
+def _stage_rows(runs: list[StageRun], face_px: list[int]) -> list[list[str]]:
+    rows = [[STAGE_LABELS[k]] + [_cell(r.stages[k]) for r in runs] for k in STAGES]
+    rows.append(["process_frame wall"] + [_cell(r.wall) for r in runs])
+    rows.append(["frames/s it allows (1000 / mean wall)"] + [f"{1e3 / np.mean(r.wall):.1f}" for r in runs])
+    rows.append(["faces tracked per frame"] + [f"{np.mean(r.faces):.2f}" for r in runs])
+    rows.append(["descriptor calls per frame"] + [f"{r.descriptor_calls / r.frames:.3f}" for r in runs])
+    rows.append(["landmark frames (share)"] +
+                [f"{np.mean(np.asarray(r.stages['landmarks']) > 0):.2f}" for r in runs])
+    rows.append(["speaker found (speech frames)"] + [f"{sum(r.hits)}/{len(r.hits)}" for r in runs])
+    rows.append(["face size (px)"] + [str(px) for px in face_px])
+    return rows
+
+
+def print_stage_profile(people: list[int], profile: Path, models: Path, npm_cache: Path, seconds: float,
+                        baseline: Path | None = None, overrides: dict[str, object] | None = None) -> None:
+    """The per-stage table: one column per face count, or with ``baseline`` one table per face
+    count with the baseline package and this checkout side by side."""
+    import onnxruntime as ort
+
+    candidates: dict[str, tuple[str, dict[str, object]]] = {"this checkout": ("emotion_core", overrides or {})}
+    if baseline is not None:
+        load_package(baseline)
+        candidates = {"baseline": ("emotion_core_baseline", overrides or {}), **candidates}
+    title = (f"Where a frame's time goes ({profile.name}{' + ' + str(overrides) if overrides else ''}, "
+             f"30 fps 640x480, {seconds:.0f} s with the demo speech; onnxruntime {ort.__version__}, "
+             f"load average {os.getloadavg()[0]:.2f})")
+    header = "stage (ms per frame: mean / median / p90)"
+    if baseline is None:
+        results = {n: stage_profiles(n, profile, models, npm_cache, seconds, candidates) for n in people}
+        print_table(title, [header] + [f"{n} faces" for n in people],
+                    _stage_rows([r["this checkout"] for r, _ in results.values()], [px for _, px in results.values()]))
+        return
+    for n in people:
+        runs, px = stage_profiles(n, profile, models, npm_cache, seconds, candidates)
+        print_table(f"{title}: {n} faces; baseline {baseline}", [header] + list(runs),
+                    _stage_rows(list(runs.values()), [px] * len(runs)))
+
+
 def main(argv: list[str] | None = None) -> int:
     import cv2
     import onnxruntime as ort
@@ -179,7 +426,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", type=Path, help="TensorRT engine of face_expression.onnx (+ .json contract)")
     parser.add_argument("--repeat", type=int, default=10, help="passes over the 6 test frames")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: library default)")
+    parser.add_argument("--people", type=int, nargs="+",
+                        help="only the per-stage profile of the node's recognizer with these many faces in view")
+    parser.add_argument("--seconds", type=float, default=15.0, help="--people: clip length (the demo speech loops)")
+    parser.add_argument("--profile", type=Path, default=ROOT / "config" / "desktop_cpu_30hz.yaml",
+                        help="--people: the parameter file whose emotion_node and av_sync_node settings are used")
+    parser.add_argument("--set", type=json.loads, default={}, metavar="JSON",
+                        help='--people: emotion_node parameters over the profile\'s, e.g. \'{"intra_op_threads": 2}\'')
+    parser.add_argument("--baseline", type=Path,
+                        help="--people: an emotion_core package folder (another checkout's "
+                             "src/emotion_core/emotion_core) profiled side by side with this one, frame by frame")
     args = parser.parse_args(argv)
+    if args.people:
+        print_stage_profile(args.people, args.profile, args.models, args.cache, args.seconds, args.baseline,
+                            args.set)
+        return 0
     if args.threads > 0:
         cv2.setNumThreads(args.threads)  # Haar and the resizes, as ONNX Runtime and torch
 

@@ -88,6 +88,15 @@ def test_without_an_ament_index_the_other_roots_still_work(places, monkeypatch):
     assert data_paths.resolve(REL) == home
 
 
+def test_an_unsourced_shell_still_finds_files(places, monkeypatch):
+    """No ROS environment sourced (AMENT_PREFIX_PATH unset: ament_index raises OSError), as in a
+    plain python session of the training workspace or a benchmark."""
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    assert data_paths.share_dir() is None
+    here = _put(places["cwd"], b"cwd")
+    assert data_paths.resolve(REL) == here
+
+
 def test_models_and_sources_use_the_rule(places, repo_root):
     """The installed default model, video and audio are found from an empty folder; a missing
     one says where it looked (the node reports that message)."""

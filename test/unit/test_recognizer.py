@@ -16,7 +16,7 @@ import pytest
 from emotion_core import audio as audio_mod
 from emotion_core.contract import AudioSpec, FaceSpec, ModelContract
 from emotion_core.face import FaceBox
-from emotion_core.recognizer import UNKNOWN, EmotionRecognizer, softmax
+from emotion_core.recognizer import STAGES, UNKNOWN, EmotionRecognizer, softmax
 
 NS = 1_000_000_000
 SR = 16000
@@ -112,7 +112,10 @@ def test_astronaut_with_silence_is_recognised_from_the_face(recognizer, spy, ast
     assert_distribution(r.probabilities, len(c.labels))
     assert r.label == c.labels[int(np.argmax(r.probabilities))]
     assert r.confidence == pytest.approx(float(r.probabilities.max()))
-    assert {"detect", "features", "inference", "total"} <= set(r.timings_ms)
+    assert set(r.timings_ms) == set(STAGES)
+    stages = sum(v for k, v in r.timings_ms.items() if k != "total")
+    assert 0 < r.timings_ms["inference"] and stages <= r.timings_ms["total"] + 1e-6
+    assert r.timings_ms["features"] == 0.0  # silence: no voice features
 
 
 def test_voice_without_a_face_is_recognised_from_the_voice(recognizer, spy):
@@ -147,7 +150,7 @@ def test_no_face_and_silence_is_unknown_without_inference(recognizer, spy):
     assert r.label == UNKNOWN and r.confidence == 0.0
     assert r.probabilities.size == 0 and r.raw_probabilities.size == 0
     assert not (r.face_present or r.voice_present or r.face_used or r.voice_used)
-    assert "inference" not in r.timings_ms
+    assert r.timings_ms["inference"] == 0.0 and r.timings_ms["detect"] > 0
 
 
 def test_missing_inputs_are_unknown_without_inference(recognizer, spy):

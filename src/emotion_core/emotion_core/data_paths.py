@@ -45,7 +45,7 @@ def share_dir(package: str = SHARE_PACKAGE) -> Optional[Path]:
         return None
     try:
         return Path(get_package_share_directory(package))
-    except (PackageNotFoundError, ValueError, LookupError):
+    except (PackageNotFoundError, ValueError, LookupError, OSError):  # OSError: no AMENT_PREFIX_PATH
         return None
 
 

@@ -29,6 +29,13 @@ class Landmarker(Protocol):
     def landmarks(self, bgr: np.ndarray, boxes: Sequence[FaceBox]) -> np.ndarray: ...
 
 
+def _lap(timings: dict[str, float], key: str, since: float) -> float:
+    """Add the ms since ``since`` to ``timings[key]``; returns now (the next stage's start)."""
+    now = time.perf_counter()
+    timings[key] = timings.get(key, 0.0) + (now - since) * 1e3
+    return now
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     z = x - np.max(x, axis=axis, keepdims=True)
     e = np.exp(z)
@@ -55,7 +62,46 @@ class Recognition:
     face_box: Optional[FaceBox] = None
     #: Peak speech probability of the VAD over the audio window (0 without audio).
     vad_probability: float = 0.0
+    #: Where the frame's time went, ms per stage (every key of ``STAGES``; disjoint, their sum
+    #: is about ``total``; 0 for a stage that did not run this frame).
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+#: The stages of ``Recognition.timings_ms``, in pipeline order: the face detector (every
+#: ``detect_every`` frames), the tracker, the re-identification descriptors the tracker takes
+#: (with the landmarks that align them), the landmark pass on the tracked boxes and the mouth
+#: pass on eye-anchored boxes, the VAD, the voice branch's log-mel features, speaker scoring, the
+#: face crops of the batch, the expression net (``inference``), per-face softmax + smoothing,
+#: and the whole frame (``total``).
+STAGES = ("detect", "tracking", "descriptor", "landmarks", "landmarks_mouth", "vad", "features",
+          "speaker", "crops", "inference", "smoothing", "total")
+
+
+class _Stopwatch:
+    """Accumulates the time spent in calls of a wrapped model (the tracker's descriptor and the
+    landmarks it reads for it), so that a stage inside another module is timed without
+    touching that module."""
+
+    def __init__(self, inner: object, method: str) -> None:
+        self.inner, self.method, self.ms, self.calls = inner, method, 0.0, 0
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.inner, name)
+        if name != self.method:
+            return attr
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.ms += (time.perf_counter() - t0) * 1e3
+                self.calls += 1
+        return timed
+
+    def pop_ms(self) -> float:
+        ms, self.ms = self.ms, 0.0
+        return ms
 
 
 @dataclass
@@ -111,6 +157,16 @@ class EmotionRecognizer:
         self.tracking = tracking
         self.max_faces = tracking.max_faces if tracking else 1
         self.tracker = FaceTracker(tracking, embedder, landmarker) if tracking else None
+        # The tracker's descriptor calls (and the landmarks it aligns them with) are timed as the
+        # ``descriptor`` share of ``tracking``.
+        self._descriptor_clock: list[_Stopwatch] = []
+        if self.tracker is not None:
+            if self.tracker.embedder is not None:
+                self.tracker.embedder = _Stopwatch(self.tracker.embedder, "embed")  # type: ignore[assignment]
+                self._descriptor_clock.append(self.tracker.embedder)  # type: ignore[arg-type]
+            if self.tracker.landmarker is not None:
+                self.tracker.landmarker = _Stopwatch(self.tracker.landmarker, "landmarks")  # type: ignore[assignment]
+                self._descriptor_clock.append(self.tracker.landmarker)  # type: ignore[arg-type]
         # The frame interval sizes the speech envelope's bins (one per frame).
         self.frame_rate = (tracking or TrackingSettings()).frame_rate_hz
         # Without landmarks there is no speaker scoring: the largest face gets the voice.
@@ -174,35 +230,35 @@ class EmotionRecognizer:
         """Every tracked face of the frame, one model call for all of them."""
         c = self.contract
         t0 = time.perf_counter()
-        timings: dict[str, float] = {}
-        tracks = self._faces(bgr, stamp_ns) if self.use_face and bgr is not None else []
+        timings = dict.fromkeys(STAGES, 0.0)
+        tracks = self._faces(bgr, stamp_ns, timings) if self.use_face and bgr is not None else []
         forgotten, self._forgotten = self._forgotten, []
-        t1 = time.perf_counter()
-        timings["detect"] = (t1 - t0) * 1e3
 
-        voice, activity = self._voice(samples, sample_rate, stamp_ns)
+        voice, activity = self._voice(samples, sample_rate, stamp_ns, timings)
         voice_present = activity is not None and activity.has_voice(self.vad.threshold)
         vad_probability = activity.peak if activity is not None else 0.0
-        timings["features"] = (time.perf_counter() - t1) * 1e3
 
         speaking, speaker = self._speaker(bgr, tracks, samples, sample_rate, stamp_ns, activity,
-                                          voice_present, forgotten)
-        timings["speaker"] = (time.perf_counter() - t1) * 1e3 - timings["features"]
+                                          voice_present, forgotten, timings)
         rows: list[tuple[Optional[Track], bool]] = [(t, voice is not None and i == speaker)
                                                     for i, t in enumerate(tracks)]
         if not rows and voice is not None:
             rows = [(None, True)]
         if not rows:
+            timings["total"] = (time.perf_counter() - t0) * 1e3
             empty = Recognition(labels=c.labels, voice_present=voice_present,
                                 vad_probability=vad_probability, timings_ms=timings)
             return FrameResult([], empty, forgotten=forgotten)
 
-        t2 = time.perf_counter()
-        out = self.backend.run(self._feeds(bgr, rows, voice))
-        timings["inference"] = (time.perf_counter() - t2) * 1e3
+        tic = time.perf_counter()
+        feeds = self._feeds(bgr, rows, voice)
+        tic = _lap(timings, "crops", tic)
+        out = self.backend.run(feeds)
+        tic = _lap(timings, "inference", tic)
 
         estimates = [self._estimate(out, i, track, fused, voice_present, stamp_ns)
                      for i, (track, fused) in enumerate(rows)]
+        _lap(timings, "smoothing", tic)
         timings["total"] = (time.perf_counter() - t0) * 1e3
         for e in estimates:
             e.timings_ms = dict(timings)
@@ -215,7 +271,7 @@ class EmotionRecognizer:
 
     def _speaker(self, bgr: Optional[np.ndarray], tracks: list[Track], samples: Optional[np.ndarray],
                  sample_rate: int, stamp_ns: int, activity: Optional[VoiceActivity], voice_present: bool,
-                 forgotten: list[int]) -> tuple[dict[int, float], Optional[int]]:
+                 forgotten: list[int], timings: dict[str, float]) -> tuple[dict[int, float], Optional[int]]:
         """(speaking probability per track, index in ``tracks`` of the face that gets the voice).
 
         With landmarks: the face whose mouth moves with the speech, or none (off camera). Without:
@@ -226,8 +282,20 @@ class EmotionRecognizer:
             return {}, 0
         for tid in forgotten:
             self.speakers.forget(tid)
-        self.speakers.observe(stamp_ns, dict(zip([t.track_id for t in tracks],
-                                                 self._mouth_openings(bgr, tracks).tolist())))
+        openings = self._mouth_openings(bgr, tracks, timings)
+        tic = time.perf_counter()
+        try:
+            return self._score_speakers(tracks, openings, samples, sample_rate, stamp_ns, activity,
+                                        voice_present)
+        finally:
+            _lap(timings, "speaker", tic)
+
+    def _score_speakers(self, tracks: list[Track], openings: np.ndarray, samples: Optional[np.ndarray],
+                        sample_rate: int, stamp_ns: int, activity: Optional[VoiceActivity],
+                        voice_present: bool) -> tuple[dict[int, float], Optional[int]]:
+        """``_speaker`` once the mouths are read: history, then the scores while a voice is heard."""
+        assert self.speakers is not None
+        self.speakers.observe(stamp_ns, dict(zip([t.track_id for t in tracks], openings.tolist())))
         if activity is None or samples is None:
             return {}, None  # no audio: nobody is heard, so nobody is scored
         recent = activity.probabilities[activity.ends_ns > stamp_ns - RECENT_SPEECH_NS]
@@ -244,34 +312,45 @@ class EmotionRecognizer:
         index = next((i for i, t in enumerate(tracks) if t.track_id == best), None)
         return probabilities, index
 
-    def _mouth_openings(self, bgr: Optional[np.ndarray], tracks: list[Track]) -> np.ndarray:
+    def _mouth_openings(self, bgr: Optional[np.ndarray], tracks: list[Track],
+                        timings: dict[str, float]) -> np.ndarray:
         """Each track's mouth opening (NaN where no landmarks), read in a second landmark pass
         on a box anchored to the eyes the first pass found (``eye_anchored_box``: the tracker's
         box jitters, and the mouth reading with it, by about as much as a syllable moves it)."""
         assert self.landmarker is not None
+        tic = time.perf_counter()
         first = self.landmarker.landmarks(bgr, [t.box for t in tracks])
         found = np.isfinite(first).all(axis=(1, 2))
+        tic = _lap(timings, "landmarks", tic)
         openings = np.full(len(tracks), np.nan)
         if found.any():
             boxes = [eye_anchored_box(p) for p in first[found]]
             openings[found] = mouth_opening(self.landmarker.landmarks(bgr, boxes))
+        _lap(timings, "landmarks_mouth", tic)
         return openings
 
-    def _faces(self, bgr: np.ndarray, stamp_ns: int) -> list[Track]:
+    def _faces(self, bgr: np.ndarray, stamp_ns: int, timings: dict[str, float]) -> list[Track]:
         every = self.tracking.detect_every if self.tracking else 1
+        tic = time.perf_counter()
         boxes = self.detector.detect(bgr) if self._calls % every == 0 else None  # type: ignore[union-attr]
+        tic = _lap(timings, "detect", tic)
         self._calls += 1
         if self.tracker is None:
             boxes = sorted(boxes or [], key=lambda b: -b.area)
             return [Track(i, b, True) for i, b in enumerate(boxes[:self.max_faces])]
+        for clock in self._descriptor_clock:
+            clock.pop_ms()
         tracks = self.tracker.update(bgr, boxes, stamp_ns)
+        timings["descriptor"] = sum(clock.pop_ms() for clock in self._descriptor_clock)
         for pid in self.tracker.pop_forgotten():
             self._smoothers.pop(pid, None)
             self._forgotten.append(pid)
-        return sorted(tracks, key=lambda t: -t.box.area)[:self.max_faces]
+        out = sorted(tracks, key=lambda t: -t.box.area)[:self.max_faces]
+        timings["tracking"] = (time.perf_counter() - tic) * 1e3 - timings["descriptor"]
+        return out
 
-    def _voice(self, samples: Optional[np.ndarray], sample_rate: int,
-               stamp_ns: int) -> tuple[Optional[np.ndarray], Optional[VoiceActivity]]:
+    def _voice(self, samples: Optional[np.ndarray], sample_rate: int, stamp_ns: int,
+               timings: dict[str, float]) -> tuple[Optional[np.ndarray], Optional[VoiceActivity]]:
         """(log-mel features for the voice branch, or None without speech; the VAD's activity
         over the window ending at the frame, or None without audio). A face-only model still
         reports voice activity: behaviour nodes use it."""
@@ -280,12 +359,16 @@ class EmotionRecognizer:
         spec = self.contract.audio
         if spec is not None:  # the model's window decides, as fit_window does for the features
             samples = samples[-int(round(spec.window_s * sample_rate)):]
+        tic = time.perf_counter()
         activity = self.vad.activity(samples, sample_rate, stamp_ns)
+        tic = _lap(timings, "vad", tic)
         if not self.use_voice or not activity.has_voice(self.vad.threshold):
             return None, activity
         assert spec is not None
         wav = audio_mod.fit_window(audio_mod.resample(samples, sample_rate, spec.sample_rate), spec)
-        return audio_mod.log_mel(wav, spec)[None, None], activity
+        features = audio_mod.log_mel(wav, spec)[None, None]
+        _lap(timings, "features", tic)
+        return features, activity
 
     def _feeds(self, bgr: Optional[np.ndarray], rows: list[tuple[Optional[Track], bool]],
                voice: Optional[np.ndarray]) -> dict[str, np.ndarray]:
