@@ -328,6 +328,7 @@ class StageRun:
     faces: list[int] = field(default_factory=list)
     hits: list[bool] = field(default_factory=list)
     descriptor_calls: int = 0
+    mouth_reads: int | None = None  # faces whose mouth was read (None: a version without the count)
     frames: int = 0
 
 
@@ -356,6 +357,8 @@ def stage_profiles(n_faces: int, profile: Path, models: Path, npm_cache: Path, s
             run.wall.append((time.perf_counter() - t0) * 1e3)
             run.descriptor_calls += (clock.calls - calls) if clock is not None else 0
             run.frames += 1
+            if getattr(rec, "mouths", None) is not None:
+                run.mouth_reads = rec.mouths.faces_read
             for k in STAGES:
                 run.stages[k].append(result.primary.timings_ms.get(k, float("nan")))
             run.faces.append(len(result.faces))
@@ -382,8 +385,11 @@ def _stage_rows(runs: list[StageRun], face_px: list[int]) -> list[list[str]]:
     rows.append(["frames/s it allows (1000 / mean wall)"] + [f"{1e3 / np.mean(r.wall):.1f}" for r in runs])
     rows.append(["faces tracked per frame"] + [f"{np.mean(r.faces):.2f}" for r in runs])
     rows.append(["descriptor calls per frame"] + [f"{r.descriptor_calls / r.frames:.3f}" for r in runs])
-    rows.append(["landmark frames (share)"] +
+    rows.append(["frames with landmark passes (share)"] +
                 [f"{np.mean(np.asarray(r.stages['landmarks']) > 0):.2f}" for r in runs])
+    rows.append(["mouth readings per face per s"] +
+                [f"{r.mouth_reads / max(sum(r.faces), 1) * FPS:.1f}" if r.mouth_reads is not None else "every frame"
+                 for r in runs])
     rows.append(["speaker found (speech frames)"] + [f"{sum(r.hits)}/{len(r.hits)}" for r in runs])
     rows.append(["face size (px)"] + [str(px) for px in face_px])
     return rows

@@ -63,6 +63,30 @@ def load_json_metadata(path: Path, key: str, kind_prefix: str | None = None) -> 
     return meta
 
 
+def _legacy_axis(n: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tfjs's legacy bilinear sampling of ``n`` source pixels at ``size`` outputs: (lower index,
+    upper index, float32 weight of the upper) per output pixel."""
+    pos = np.arange(size, dtype=np.float64) * (n / size)
+    lo = np.floor(pos).astype(np.intp)
+    return lo, np.minimum(lo + 1, n - 1), (pos - lo).astype(np.float32)
+
+
+def _resize_chw(src: np.ndarray, size: int) -> np.ndarray:
+    """``(c, h, w)`` float32 -> ``(c, size, size)``: ``resize_bilinear_legacy``'s arithmetic
+    (across first, then rows blended) on channel-first planes, so numpy's inner loops run along
+    image rows instead of over 3 channels (3-4x faster for a face patch; the same float32
+    operations in the same order, so the same values)."""
+    h, w = src.shape[1:]
+    if (h, w) == (size, size):
+        return src
+    y0, y1, fy = _legacy_axis(h, size)
+    x0, x1, fx = _legacy_axis(w, size)
+    left = src[:, :, x0]
+    rows = left + (src[:, :, x1] - left) * fx  # (c, h, size)
+    top = rows[:, y0]
+    return top + (rows[:, y1] - top) * fy[:, None]
+
+
 def resize_bilinear_legacy(image: np.ndarray, size: int) -> np.ndarray:
     """``(h, w, c)`` float -> ``(size, size, c)`` float32 with tfjs's bilinear resize without
     half-pixel centres (``src = dst * in / out``, edge clamped; ``top = a + (b - a) * fx``, then
@@ -70,33 +94,14 @@ def resize_bilinear_legacy(image: np.ndarray, size: int) -> np.ndarray:
     them (to ~1e-4 of a grey level: float32 here, JS doubles there). Separable: each source row
     is interpolated across once, then rows are blended; OpenCV's resize would use half-pixel
     centres and its warps quantise positions to 1/32 pixel."""
-    h, w = image.shape[:2]
     src = image.astype(np.float32, copy=False)
-    if (h, w) == (size, size):
+    if src.shape[:2] == (size, size):
         return src
-
-    def axis(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        pos = np.arange(size, dtype=np.float64) * (n / size)
-        lo = np.floor(pos).astype(np.intp)
-        return lo, np.minimum(lo + 1, n - 1), (pos - lo).astype(np.float32)
-
-    y0, y1, fy = axis(h)
-    x0, x1, fx = axis(w)
-    left = src[:, x0]
-    rows = left + (src[:, x1] - left) * fx[None, :, None]  # (h, size, c)
-    top = rows[y0]
-    return top + (rows[y1] - top) * fy[:, None, None]
+    return _resize_chw(src.transpose(2, 0, 1), size).transpose(1, 2, 0)
 
 
-def face_patch(bgr: np.ndarray, box: FaceBox, size: int) -> tuple[np.ndarray, tuple[float, float, float]] | None:
-    """A face as face-api feeds its landmark and descriptor nets: the box clipped to the image,
-    padded with black to a centred square, resized to ``size``.
-
-    Returns ``(patch, (x0, y0, side))``: the ``(size, size, 3)`` float32 RGB patch (0..255), and
-    the mapping of a point ``p`` relative to the patch (0..1) to image pixels,
-    ``(x0, y0) + p * side`` (face-api's, which centres by half the padding). None when the box
-    does not overlap the image.
-    """
+def _face_patch_chw(bgr: np.ndarray, box: FaceBox, size: int) -> tuple[np.ndarray, tuple[float, float, float]] | None:
+    """``face_patch`` with the patch channel-first ``(3, size, size)``, as the nets take it."""
     img_h, img_w = bgr.shape[:2]
     x, y = max(int(box.x), 0), max(int(box.y), 0)
     w = min(int(box.x + box.w) - x, img_w - x)
@@ -108,14 +113,31 @@ def face_patch(bgr: np.ndarray, box: FaceBox, size: int) -> tuple[np.ndarray, tu
         crop = np.repeat(crop[:, :, None], 3, axis=2)
     side, diff = max(w, h), abs(w - h)
     after = (diff + 1) // 2  # JS Math.round(diff / 2) goes after the image, the rest before
-    square = np.zeros((side, side, 3), np.float32)
+    square = np.zeros((3, side, side), np.float32)
+    rgb = crop.transpose(2, 0, 1)[::-1]  # planes R, G, B
     if h >= w:
-        square[:, diff - after:diff - after + w] = crop[:, :, ::-1]
+        square[:, :, diff - after:diff - after + w] = rgb
         origin = (x - diff / 2.0, float(y))
     else:
-        square[diff - after:diff - after + h, :] = crop[:, :, ::-1]
+        square[:, diff - after:diff - after + h, :] = rgb
         origin = (float(x), y - diff / 2.0)
-    return resize_bilinear_legacy(square, size), (origin[0], origin[1], float(side))
+    return _resize_chw(square, size), (origin[0], origin[1], float(side))
+
+
+def face_patch(bgr: np.ndarray, box: FaceBox, size: int) -> tuple[np.ndarray, tuple[float, float, float]] | None:
+    """A face as face-api feeds its landmark and descriptor nets: the box clipped to the image,
+    padded with black to a centred square, resized to ``size``.
+
+    Returns ``(patch, (x0, y0, side))``: the ``(size, size, 3)`` float32 RGB patch (0..255), and
+    the mapping of a point ``p`` relative to the patch (0..1) to image pixels,
+    ``(x0, y0) + p * side`` (face-api's, which centres by half the padding). None when the box
+    does not overlap the image.
+    """
+    found = _face_patch_chw(bgr, box, size)
+    if found is None:
+        return None
+    patch, mapping = found
+    return patch.transpose(1, 2, 0), mapping
 
 
 def face_batch(bgr: np.ndarray, boxes: Sequence[FaceBox], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,11 +147,10 @@ def face_batch(bgr: np.ndarray, boxes: Sequence[FaceBox], size: int) -> tuple[np
     mapping = np.zeros((len(boxes), 3), np.float64)
     valid = np.zeros(len(boxes), bool)
     for i, box in enumerate(boxes):
-        found = face_patch(bgr, box, size)
+        found = _face_patch_chw(bgr, box, size)
         if found is None:
             continue
-        patch, mapping[i] = found
-        batch[i] = patch.transpose(2, 0, 1)
+        batch[i], mapping[i] = found
         valid[i] = True
     return batch, mapping, valid
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Protocol, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -12,21 +12,16 @@ from . import audio as audio_mod
 from .backends import InferenceBackend
 from .contract import ModelContract
 from .face import FaceBox, FaceDetector, face_tensor
-from .face_landmarks import eye_anchored_box, mouth_opening
+from .mouths import Landmarker, MouthReader
 from .smoothing import ProbabilitySmoother
 from .tracking import Embedder, FaceTracker, Track, TrackingSettings
 from .speaker import SpeakerScorer, SpeakerSettings, speech_envelope
-from .vad import EnergyVad, Vad, VoiceActivity
+from .vad import CHUNK, RATE, EnergyVad, Vad, VoiceActivity
 
 UNKNOWN = "unknown"
 NS = 1_000_000_000
+CHUNK_NS = CHUNK * NS // RATE  # one VAD chunk
 RECENT_SPEECH_NS = 700_000_000  # speech in the last 0.7 s (word pauses are shorter): speaking now
-
-
-class Landmarker(Protocol):
-    """68 face landmarks per box (``face_landmarks.FaceLandmarker``)."""
-
-    def landmarks(self, bgr: np.ndarray, boxes: Sequence[FaceBox]) -> np.ndarray: ...
 
 
 def _lap(timings: dict[str, float], key: str, since: float) -> float:
@@ -172,6 +167,8 @@ class EmotionRecognizer:
         # Without landmarks there is no speaker scoring: the largest face gets the voice.
         self.landmarker = landmarker
         self.speakers = SpeakerScorer(speaker or SpeakerSettings()) if landmarker is not None else None
+        self.mouths = MouthReader(landmarker, self.speakers.settings.speaker_mouth_rate_hz,  # type: ignore[union-attr]
+                                  self.frame_rate) if landmarker is not None else None
         self._smoothers: dict[int, ProbabilitySmoother] = {}
         self._calls = 0
         self._forgotten: list[int] = []
@@ -211,6 +208,8 @@ class EmotionRecognizer:
         self.vad.reset()
         if self.speakers is not None:
             self.speakers.reset()
+        if self.mouths is not None:
+            self.mouths.reset()
         if self.tracker is not None:
             self.tracker.reset()
             self._forgotten.extend(self.tracker.pop_forgotten())
@@ -282,13 +281,32 @@ class EmotionRecognizer:
             return {}, 0
         for tid in forgotten:
             self.speakers.forget(tid)
-        openings = self._mouth_openings(bgr, tracks, timings)
+            self.mouths.forget(tid)  # type: ignore[union-attr]
+        if self.speakers.settings.speaker_pause_in_silence and self._quiet(activity, stamp_ns):
+            # Nobody can be speaking now, nor be scored later on this frame's mouths unless a
+            # voice starts within the scorer's window: the two landmark passes (after the
+            # expression net, most of the per-face cost) wait for the voice.
+            self.mouths.reset()  # type: ignore[union-attr]
+            return {t.track_id: 0.0 for t in tracks}, None
+        openings = self.mouths.read(bgr, tracks, stamp_ns, timings)  # type: ignore[union-attr]
         tic = time.perf_counter()
         try:
             return self._score_speakers(tracks, openings, samples, sample_rate, stamp_ns, activity,
                                         voice_present)
         finally:
             _lap(timings, "speaker", tic)
+
+    def _quiet(self, activity: Optional[VoiceActivity], stamp_ns: int) -> bool:
+        """No speech over the scorer's window (and the speaking-now span) before ``stamp_ns``.
+        False without audio, or when the audio window is too short to tell."""
+        assert self.speakers is not None
+        if activity is None or not activity.ends_ns.size:
+            return False
+        span = max(int(self.speakers.settings.speaker_window_s * NS), RECENT_SPEECH_NS)
+        if activity.ends_ns[0] - CHUNK_NS > stamp_ns - span:
+            return False
+        inside = activity.ends_ns > stamp_ns - span
+        return not bool((activity.probabilities[inside] >= self.vad.threshold).any())
 
     def _score_speakers(self, tracks: list[Track], openings: np.ndarray, samples: Optional[np.ndarray],
                         sample_rate: int, stamp_ns: int, activity: Optional[VoiceActivity],
@@ -304,30 +322,14 @@ class EmotionRecognizer:
             # the last speaker's mouth history with it, but a face is speaking only while a
             # voice is heard.
             return {t.track_id: 0.0 for t in tracks}, None
-        interval = int(NS / max(self.frame_rate, 1e-3))
+        # One envelope bin per mouth reading: the audio since the face's previous one.
+        interval = int(NS / max(min(self.frame_rate, self.speakers.settings.speaker_mouth_rate_hz), 1e-3))
         probabilities = self.speakers.score(
             stamp_ns, [t.track_id for t in tracks],
             lambda stamps: speech_envelope(samples, sample_rate, stamp_ns, stamps, interval, activity.at))
         best = self.speakers.speaker(probabilities)
         index = next((i for i, t in enumerate(tracks) if t.track_id == best), None)
         return probabilities, index
-
-    def _mouth_openings(self, bgr: Optional[np.ndarray], tracks: list[Track],
-                        timings: dict[str, float]) -> np.ndarray:
-        """Each track's mouth opening (NaN where no landmarks), read in a second landmark pass
-        on a box anchored to the eyes the first pass found (``eye_anchored_box``: the tracker's
-        box jitters, and the mouth reading with it, by about as much as a syllable moves it)."""
-        assert self.landmarker is not None
-        tic = time.perf_counter()
-        first = self.landmarker.landmarks(bgr, [t.box for t in tracks])
-        found = np.isfinite(first).all(axis=(1, 2))
-        tic = _lap(timings, "landmarks", tic)
-        openings = np.full(len(tracks), np.nan)
-        if found.any():
-            boxes = [eye_anchored_box(p) for p in first[found]]
-            openings[found] = mouth_opening(self.landmarker.landmarks(bgr, boxes))
-        _lap(timings, "landmarks_mouth", tic)
-        return openings
 
     def _faces(self, bgr: np.ndarray, stamp_ns: int, timings: dict[str, float]) -> list[Track]:
         every = self.tracking.detect_every if self.tracking else 1
