@@ -36,3 +36,17 @@ def test_audio_is_ignored_by_a_face_only_model(recognizer: EmotionRecognizer) ->
     result = recognizer.process(np.zeros((480, 640, 3), np.uint8), noise, 16000, 2)
     assert not result.face_present and not result.voice_used
     assert result.label == "unknown"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_intra_op_threads_reaches_every_onnx_session(repo_root: Path, threads: int) -> None:
+    """The node's one thread setting sizes the expression net, the detector, the landmark net
+    and the descriptor alike (the detector used to keep ONNX Runtime's default)."""
+    from emotion_core.recognizer_settings import build_from_params
+
+    rec, _ = build_from_params({"model_path": str(repo_root / "data" / "models" / "face_expression.onnx"),
+                                "detector": "tiny", "intra_op_threads": threads})
+    sessions = {"expression": rec.backend, "detector": rec.detector._backend,
+                "landmarks": rec.landmarker._backend, "descriptor": rec.tracker.embedder._backend}
+    got = {name: b._session.get_session_options().intra_op_num_threads for name, b in sessions.items()}
+    assert got == dict.fromkeys(sessions, threads)

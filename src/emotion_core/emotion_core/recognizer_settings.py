@@ -63,7 +63,9 @@ def build_recognizer(s: RecognizerSettings, tracking: Optional[TrackingSettings]
 
     backend, contract = load_model(s.model_path, s.backend, s.intra_op_threads, s.engine_precision,
                                    s.force_engine_update)
-    detector = create_detector(s.detector) if "face" in contract.modalities else None
+    # The ONNX detectors share the node's thread setting (the Haar cascade has its own).
+    threads = {} if s.detector == "haar" else {"intra_op_threads": s.intra_op_threads}
+    detector = create_detector(s.detector, **threads) if "face" in contract.modalities else None
     embedder = None
     if tracking is not None and tracking.remember_s > 0 and detector is not None:
         from .face_descriptor import FaceDescriptor
