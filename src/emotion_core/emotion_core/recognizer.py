@@ -334,8 +334,10 @@ class EmotionRecognizer:
     def _faces(self, bgr: np.ndarray, stamp_ns: int, timings: dict[str, float]) -> list[Track]:
         every = self.tracking.detect_every if self.tracking else 1
         tic = time.perf_counter()
-        boxes = self.detector.detect(bgr) if self._calls % every == 0 else None  # type: ignore[union-attr]
-        tic = _lap(timings, "detect", tic)
+        boxes = None
+        if self._calls % every == 0:  # else the tracker carries the boxes, and detect stays 0
+            boxes = self.detector.detect(bgr)  # type: ignore[union-attr]
+            tic = _lap(timings, "detect", tic)
         self._calls += 1
         if self.tracker is None:
             boxes = sorted(boxes or [], key=lambda b: -b.area)
