@@ -90,6 +90,16 @@ def test_each_person_gets_an_estimate_an_id_and_a_topic(repo_root, two_people_fr
         # /emotion and /emotion/faces are separate topics: let the last /emotion arrive too.
         assert wait_for(lambda: {stamp_ns(m.header.stamp) for _, m in emotions}
                         >= {stamp_ns(m.header.stamp) for _, m in faces}, 20)
+        # Where the frames' time went, per stage, on /diagnostics (mean ms over the last frames).
+        from emotion_core.recognizer import STAGES
+
+        assert wait_for(lambda: float((latest_diagnostics(diags, "emotion_node") or {})
+                                      .get("stage_ms_inference", 0)) > 0, 20)
+        d = latest_diagnostics(diags, "emotion_node")
+        stage_ms = {k: float(d[f"stage_ms_{k}"]) for k in STAGES if k != "total"}
+        assert stage_ms["detect"] > 0 and stage_ms["landmarks"] > 0 and stage_ms["crops"] > 0
+        assert stage_ms["features"] == 0.0  # no audio: no voice features
+        assert sum(stage_ms.values()) <= float(d["processing_ms_mean"]) * 1.05, (stage_ms, d["processing_ms_mean"])
     finally:
         graph.stop()
         peer.close()

@@ -162,7 +162,8 @@ class EmotionRecognizer:
             if self.tracker.landmarker is not None:
                 self.tracker.landmarker = _Stopwatch(self.tracker.landmarker, "landmarks")  # type: ignore[assignment]
                 self._descriptor_clock.append(self.tracker.landmarker)  # type: ignore[arg-type]
-        # The frame interval sizes the speech envelope's bins (one per frame).
+        # The frame rate sizes the tracker's motion model and, with the mouth rate, how many faces
+        # a frame reads mouths of and the speech envelope's bins (one per reading).
         self.frame_rate = (tracking or TrackingSettings()).frame_rate_hz
         # Without landmarks there is no speaker scoring: the largest face gets the voice.
         self.landmarker = landmarker

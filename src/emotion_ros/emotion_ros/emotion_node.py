@@ -27,7 +27,7 @@ from emotion_core.backends import BackendError, tensorrt_available
 from emotion_core.contract import ContractError, read_contract
 from emotion_core.governor import LoadGovernor
 from emotion_core.image import ImageFormatError
-from emotion_core.recognizer import EmotionRecognizer, FrameResult, Recognition
+from emotion_core.recognizer import STAGES, EmotionRecognizer, FrameResult, Recognition
 from emotion_core.settings import specs
 from emotion_core.speaker import SpeakerSettings
 from emotion_core.tracking import TrackingSettings
@@ -93,6 +93,7 @@ class EmotionNode(LifecycleNode):
         self._proc_ms: deque[float] = deque(maxlen=100)
         self._latency_ms: deque[float] = deque(maxlen=100)
         self._own_ms: deque[float] = deque(maxlen=100)
+        self._stage_ms: deque[dict[str, float]] = deque(maxlen=100)  # where each frame's time went
         self.governor = LoadGovernor(self.p["latency_budget_ms"]) if self.p["adapt_to_load"] else None
         self._process_info = _process_probe()
         self.lifecycle_state = "unconfigured"
@@ -367,6 +368,7 @@ class EmotionNode(LifecycleNode):
         self._proc_ms.append(seconds * 1e3)
         self._latency_ms.append((self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e6)
         self._own_ms.append(own_s * 1e3)
+        self._stage_ms.append(frame.primary.timings_ms)
         if self.governor is not None:
             self.governor.record(own_s * 1e3)
 
@@ -438,6 +440,9 @@ class EmotionNode(LifecycleNode):
             lifecycle_state=self.lifecycle_state,
             suppressed_log_lines=self.log.limiter.total_suppressed,
         )
+        stages = list(self._stage_ms)
+        for k in (k for k in STAGES if k != "total"):  # mean ms per frame, last 100 frames
+            values[f"stage_ms_{k}"] = float(np.mean([t.get(k, 0.0) for t in stages])) if stages else 0.0
         if self.hri is not None:
             values["hri_subscribers"] = self.hri.subscription_count()
         if self.recognizer is not None and self.recognizer.tracker is not None:
