@@ -13,6 +13,7 @@ Not a CI test. It measures the machine it runs on, so run it on an otherwise idl
 
     source scripts/env.sh
     python scripts/soak.py --minutes 10 --json soak.json
+    python scripts/soak.py --minutes 10 --one-process      # all four nodes in one process
 """
 from __future__ import annotations
 
@@ -145,6 +146,8 @@ def main() -> int:
     ap.add_argument("--model", type=Path, help="model (default: data/models/face_expression.onnx "
                     "when built, else the sample fusion model)")
     ap.add_argument("--json", type=Path, help="write every figure here too")
+    ap.add_argument("--one-process", action="store_true",
+                    help="the four nodes composed in one process (emotion_graph_process)")
     args = ap.parse_args()
 
     assets = build_assets(ROOT / "data")
@@ -155,14 +158,14 @@ def main() -> int:
         "audio_node": {"source": str(assets["audio"]), "sample_rate": 16000, "loop": True},
         "av_sync_node": {"rate_hz": args.rate},
         "emotion_node": {"model_path": str(model.resolve())},
-    })
+    }, one_process=args.one_process)
     peer = RosPeer("soak_peer")
     emotions = peer.listen(Emotion, "/emotion")
     diag_store = peer.listen(DiagnosticArray, "/diagnostics")
     offset = peer.now_ns() / 1e9 - time.monotonic()
     diag = Diagnostics(diag_store, offset)
     graph = Graph(spec, echo=False, restart=RestartPolicy(max_restarts=10)).start()
-    print(f"soak: {', '.join(NODES)}; camera {args.fps:.0f} fps (demo clip), audio 16 kHz, "
+    print(f"soak: {', '.join(NODES)} in {', '.join(graph.procs)}; camera {args.fps:.0f} fps (demo clip), audio 16 kHz, "
           f"inference <= {args.rate:.0f} Hz, model {model.name}, {args.minutes:g} min, "
           f"{os.cpu_count()} cores, ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}", flush=True)
     if not wait_for(lambda: len(emotions) > 0, 90):
@@ -172,7 +175,7 @@ def main() -> int:
             f"{n}: {lines[-5:]}" for n, lines in graph.logs.items()), file=sys.stderr)
         return 1
 
-    series = {n: NodeSeries() for n in NODES}
+    series = {n: NodeSeries() for n in graph.procs}  # per process: the nodes, or the composed one
     events: list[tuple[float, str]] = []  # (monotonic, what happened)
     pids = {n: p.pid for n, p in graph.procs.items()}
     dead: set[int] = set()
@@ -203,8 +206,8 @@ def main() -> int:
                     dead.add(proc.pid)
                     events.append((now, f"{name} died (exit {proc.returncode})"))
             if now >= next_sample:
-                for name in NODES:
-                    series[name].sample(graph.procs[name].pid, now)
+                for name, proc in graph.procs.items():
+                    series[name].sample(proc.pid, now)
                 next_sample += 2.0
             if now >= next_report:
                 t0, t1 = next_report - args.report_s, next_report
@@ -237,7 +240,8 @@ def main() -> int:
                 reports.append(row)
                 if not header:
                     print(f"{'min':>5} {'/emotion':>8} {'Hz':>5} {'p50ms':>6} {'p99ms':>6} " +
-                          " ".join(f"{n[:-5]:>22}" for n in NODES) + "  (RSS MB / CPU % / slope MB/min)",
+                          " ".join(f"{n.removesuffix('_node'):>22}" for n in series) +
+                          "  (RSS MB / CPU % / slope MB/min)",
                           flush=True)
                     header = True
                 cells = " ".join(f"{v['rss_mb']:7.1f}/{v['cpu_percent']:5.1f}/{v['rss_slope_mb_min']:+7.3f}"
@@ -279,7 +283,7 @@ def main() -> int:
           f"worst minute p99 {summary['latency_p99_ms_worst_minute']:.0f} ms, "
           f"{len(gaps)} gaps > {GAP_S} s, deaths {summary['deaths']}, restarts {summary['restarts']}, "
           f"exit codes {codes}")
-    for n in NODES:
+    for n in series:
         first_last = summary["rss_mb_first_last"][n]
         print(f"  {n:<13} RSS {first_last[0]:.1f} -> {first_last[1]:.1f} MB, slope after warm-up "
               f"{summary['rss_slope_mb_min_after_warmup'][n]:+.3f} MB/min, CPU {summary['cpu_percent_mean'][n]:.1f} %"
