@@ -71,7 +71,7 @@ def test_record_then_evaluate_the_recording(clip, model, tmp_path):
     assert all(report["nodes_alive"].values())
     estimates = (tmp_path / "eval" / "estimates.jsonl").read_text().splitlines()
     assert report["frames"]["published"] == len(recorded) == report["frames"]["received_by_graph"]
-    assert report["frames"]["estimates"] == len(estimates) == report["frames"]["accepted"] >= 10
+    assert report["frames"]["estimates"] == len(estimates) == report["frames"]["accepted"] >= 10, (report["frames"], report["dropped"], report["skipped"])
     scores = report["scores"]
     assert [s["id"] for s in scores["segments"]] == ["greeting", "rest"]
     assert scores["frame_level"]["samples"] + scores["estimates_outside_labels"] == len(estimates)

@@ -40,6 +40,7 @@ from .bagio import BagError, BagInfo, bag_info, find_bags
 
 NS = 1_000_000_000
 GRAPH_NODES = ("av_sync_node", "emotion_node")
+SETTLE_ROUNDS = 10  # after the replay: up to ~10 s more for the last answers
 #: Counters that mean input was skipped, and the node that counts them.
 SKIP_COUNTERS = {
     "av_sync_node": ("frames_out_of_order", "audio_out_of_order", "audio_bad_chunks",
@@ -149,6 +150,17 @@ class Collector:
     def diag_after(self, node: str, stamp: int) -> bool:
         with self._lock:
             return node in self.diags and self.diags[node][0] >= stamp
+
+    def settled(self) -> bool:
+        """Every pair av_sync_node sent has reached emotion_node and been handled, and every
+        estimate it published is here (the last pair of a bag can still be in the worker when
+        the other counters are final)."""
+        with self._lock:
+            have = len(self.estimates)
+        return ("emotion_node" in self.diags and "av_sync_node" in self.diags
+                and self.counter("av_sync_node", "pairs_out") == self.counter("emotion_node", "pairs_in")
+                and self.counter("emotion_node", "pairs_waiting") == 0
+                and have >= self.counter("emotion_node", "processed"))
 
     def counter(self, node: str, key: str) -> int:
         with self._lock:
@@ -266,6 +278,11 @@ def replay(cfg: EvalConfig, infos: Sequence[BagInfo], log=print) -> tuple[Collec
         after = (player.clock_ns or 0) + NS // 20
         player.advance_clock(1.5)
         _wait(lambda: all(collector.diag_after(n, after) for n in GRAPH_NODES), 10.0)
+        # Then until the last pairs are answered; the clock runs on so diagnostics keep coming.
+        for _ in range(SETTLE_ROUNDS):
+            if _wait(collector.settled, 0.5):
+                break
+            player.advance_clock(1.0)
         alive = graph.alive()
     finally:
         executor.shutdown()

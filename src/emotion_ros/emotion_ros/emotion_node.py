@@ -90,6 +90,7 @@ class EmotionNode(LifecycleNode):
         self._queue: deque[tuple[AudioVisualPair, float]] = deque(maxlen=self.p["queue_depth"])
         self._cond = threading.Condition()
         self._running = True
+        self._busy = False  # the worker is processing a pair (with the queue: pairs_waiting)
         self._proc_ms: deque[float] = deque(maxlen=100)
         self._latency_ms: deque[float] = deque(maxlen=100)
         self._own_ms: deque[float] = deque(maxlen=100)
@@ -298,6 +299,7 @@ class EmotionNode(LifecycleNode):
                 while not self._queue and self._running:
                     self._cond.wait(timeout=0.5)
                 slot = self._queue.popleft() if self._queue else None
+                self._busy = slot is not None
             if slot is None:
                 continue
             try:
@@ -307,6 +309,8 @@ class EmotionNode(LifecycleNode):
                     return
                 self.counters.inc("errors")
                 self.log.error("processing", f"processing failed: {exc!r}")
+            finally:
+                self._busy = False
 
     def _process(self, msg: AudioVisualPair, arrived: float) -> None:
         t0 = time.perf_counter()
@@ -434,6 +438,9 @@ class EmotionNode(LifecycleNode):
             latency_ms_max=float(np.max(lat)) if lat else 0.0,
             own_ms_p50=float(np.percentile(own, 50)) if own else 0.0,
             shedding_1_in=(self.governor.skip + 1) if self.governor else 1,
+            # Received and not yet answered or dropped: 0 once everything sent has been handled
+            # (a bag evaluation waits for it before it counts the estimates).
+            pairs_waiting=len(self._queue) + int(self._busy),
             # Matched subscriptions, writer side: what a replay waits for before it starts, so
             # that no estimate goes out before its listeners are connected.
             emotion_subscribers=self.emotion_pub.get_subscription_count() if self.emotion_pub else 0,
