@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emotion_core.tools.assets import build_assets
-from emotion_core.vad import CHUNK, EnergyVad, SileroVad, create_vad, voiced_windows
+from emotion_core.vad import CHUNK, EnergyVad, SileroVad, VoiceActivity, create_vad, voiced_windows
 
 NS = 1_000_000_000
 RATE = 16000
@@ -130,3 +130,11 @@ def test_voiced_windows_is_the_recognizers_own_decision(speech):
     labels = voiced_windows(SileroVad(), audio, RATE, [stop / RATE for stop in stops], 2.0)
     assert labels.tolist() == on_robot
     assert any(on_robot) and not all(on_robot)
+
+
+def test_voice_since_looks_only_at_chunks_ending_after_the_start():
+    a = VoiceActivity(np.array([1, 2, 3, 4], np.int64) * 10**8, np.array([0.9, 0.2, 0.6, 0.1], np.float32))
+    assert a.has_voice_since(0, 0.5) and a.has_voice_since(2 * 10**8, 0.5)  # chunk 3 (0.6)
+    assert not a.has_voice_since(3 * 10**8, 0.5)  # only chunk 4 (0.1) ends after it
+    assert not a.has_voice_since(4 * 10**8, 0.01)  # nothing after: no voice
+    assert a.has_voice_since(3 * 10**8, 0.1)

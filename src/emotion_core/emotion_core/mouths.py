@@ -30,6 +30,8 @@ class MouthReader:
             raise ValueError(f"mouth rate {rate_hz} Hz and frame rate {frame_rate_hz} Hz must be positive")
         self.landmarker = landmarker
         self.share = min(1.0, rate_hz / frame_rate_hz)  # of the faces read per frame
+        #: Time between two readings of a face (the speech envelope's bin).
+        self.interval_ns = int(NS / min(rate_hz, frame_rate_hz))
         # Due once a period has passed, less half a frame interval (frame stamps jitter).
         self._due_ns = int(NS / rate_hz - 0.5 * NS / frame_rate_hz) if self.share < 1 else 0
         self._last: dict[int, int] = {}  # track id -> stamp of its last reading

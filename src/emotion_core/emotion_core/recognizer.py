@@ -162,8 +162,8 @@ class EmotionRecognizer:
             if self.tracker.landmarker is not None:
                 self.tracker.landmarker = _Stopwatch(self.tracker.landmarker, "landmarks")  # type: ignore[assignment]
                 self._descriptor_clock.append(self.tracker.landmarker)  # type: ignore[arg-type]
-        # The frame rate sizes the tracker's motion model and, with the mouth rate, how many faces
-        # a frame reads mouths of and the speech envelope's bins (one per reading).
+        # With the mouth rate, the frame rate sizes how many faces a frame reads mouths of and the
+        # speech envelope's bins (one per reading: ``MouthReader.interval_ns``).
         self.frame_rate = (tracking or TrackingSettings()).frame_rate_hz
         # Without landmarks there is no speaker scoring: the largest face gets the voice.
         self.landmarker = landmarker
@@ -306,8 +306,7 @@ class EmotionRecognizer:
         span = max(int(self.speakers.settings.speaker_window_s * NS), RECENT_SPEECH_NS)
         if activity.ends_ns[0] - CHUNK_NS > stamp_ns - span:
             return False
-        inside = activity.ends_ns > stamp_ns - span
-        return not bool((activity.probabilities[inside] >= self.vad.threshold).any())
+        return not activity.has_voice_since(stamp_ns - span, self.vad.threshold)
 
     def _score_speakers(self, tracks: list[Track], openings: np.ndarray, samples: Optional[np.ndarray],
                         sample_rate: int, stamp_ns: int, activity: Optional[VoiceActivity],
@@ -317,14 +316,13 @@ class EmotionRecognizer:
         self.speakers.observe(stamp_ns, dict(zip([t.track_id for t in tracks], openings.tolist())))
         if activity is None or samples is None:
             return {}, None  # no audio: nobody is heard, so nobody is scored
-        recent = activity.probabilities[activity.ends_ns > stamp_ns - RECENT_SPEECH_NS]
-        if not voice_present or not recent.size or float(recent.max()) < self.vad.threshold:
+        if not voice_present or not activity.has_voice_since(stamp_ns - RECENT_SPEECH_NS, self.vad.threshold):
             # Nobody speaks now: the window may still hold speech that ended up to 2 s ago, and
             # the last speaker's mouth history with it, but a face is speaking only while a
             # voice is heard.
             return {t.track_id: 0.0 for t in tracks}, None
         # One envelope bin per mouth reading: the audio since the face's previous one.
-        interval = int(NS / max(min(self.frame_rate, self.speakers.settings.speaker_mouth_rate_hz), 1e-3))
+        interval = self.mouths.interval_ns  # type: ignore[union-attr]
         probabilities = self.speakers.score(
             stamp_ns, [t.track_id for t in tracks],
             lambda stamps: speech_envelope(samples, sample_rate, stamp_ns, stamps, interval, activity.at))

@@ -45,6 +45,11 @@ class VoiceActivity:
         recognizer and the training labels both decide with this, so the rule exists once."""
         return self.peak >= threshold
 
+    def has_voice_since(self, start_ns: int, threshold: float) -> bool:
+        """Whether a chunk ending after ``start_ns`` reaches ``threshold`` (voice lately)."""
+        recent = self.probabilities[self.ends_ns > start_ns]
+        return bool(recent.size) and float(recent.max()) >= threshold
+
     def at(self, stamps_ns: np.ndarray) -> np.ndarray:
         """Probability of the chunk that contains each stamp (0 outside the window)."""
         stamps = np.asarray(stamps_ns, np.int64)
